@@ -1,0 +1,11 @@
+// ava runs the TypeScript tests through tsx; worker threads must be off (the tsx loader hook is
+// not applied inside workers on Node 20). Python-backed tests share one interpreter per file.
+export default {
+  files: ['test/**/*.test.ts'],
+  extensions: { ts: 'module' },
+  nodeArguments: ['--import=tsx'],
+  workerThreads: false,
+  concurrency: 2,
+  timeout: '5m',
+  environmentVariables: { TF_CPP_MIN_LOG_LEVEL: '2' },
+};
