@@ -1,0 +1,152 @@
+// Gradient fixes for gaps in tfjs-core 4.22 (shared/notes/engine-probe.md §1a), installed once by
+// initEngine() for every backend:
+//   * Conv2D / DepthwiseConv2dNative with dilation > 1: tfjs-core throws; TensorFlow's CPU backprop
+//     kernels refuse dilation too. We compose the exact gradient from forward kernels.
+//   * StridedSlice: no gradient in tfjs-core. We scatter dy back by zero insertion and padding.
+//   * AvgPool with 'same' (or explicit) padding: the cpu backend's AvgPoolGrad divides border windows
+//     by k² although the forward divides by the count of real inputs. We route it through the 'valid'
+//     gradient on the padded input, which is right on every backend.
+//   * Relu: on the tensorflow backend the gradient runs TensorFlow's fused ReluGrad kernel (one kernel
+//     instead of tfjs-core's step+mul composition); other backends keep the stock gradient.
+// `batchNorm` without scale/offset is handled by our own batch-norm op (ops.ts), which always passes both.
+import * as tf from '@tensorflow/tfjs-core';
+import { native, onTensorflow } from './native.js';
+import { atrousConv } from './ops.js';
+
+type Pads = { top: number; bottom: number; left: number; right: number };
+const pair = (v: number | number[] | undefined, d = 1): [number, number] =>
+  v == null ? [d, d] : Array.isArray(v) ? [v[0], v[1] ?? v[0]] : [v, v];
+
+function convPads(xShape: number[], fShape: number[], attrs: Record<string, unknown>, depthwise: boolean): Pads {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], fShape as [number, number, number, number],
+    attrs.strides as [number, number], attrs.dilations as [number, number],
+    attrs.pad as 'valid', attrs.dimRoundingMode as 'floor' | undefined, depthwise);
+  return info.padInfo;
+}
+
+/** Shifted windows of a padded input: win[i*kw+j][b,oh,ow,c] = x[b, oh + i*dh - top, ow + j*dw - left, c] (stride 1). */
+function windows(x: tf.Tensor4D, kh: number, kw: number, dh: number, dw: number, p: Pads, Ho: number, Wo: number): tf.Tensor4D[] {
+  const xp = tf.pad(x, [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]]);
+  const out: tf.Tensor4D[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) out.push(tf.slice(xp, [0, i * dh, j * dw, 0], [x.shape[0], Ho, Wo, x.shape[3]]));
+  }
+  return out;
+}
+
+/** Exact gradient of a stride-1 dilated convolution (full or depthwise with multiplier 1). */
+function dilatedConvGrad(dy: tf.Tensor4D, x: tf.Tensor4D, filter: tf.Tensor4D, attrs: Record<string, unknown>, depthwise: boolean) {
+  const [sh, sw] = pair(attrs.strides as number[]);
+  const [dh, dw] = pair(attrs.dilations as number[]);
+  const [kh, kw, , m] = filter.shape;
+  if (sh !== 1 || sw !== 1) throw new Error('dilated convolution gradient: stride must be 1 (use engine ops.conv2d for stride with dilation)');
+  if (depthwise && m !== 1) throw new Error('dilated depthwise convolution gradient: channel multiplier must be 1');
+  const p = convPads(x.shape, filter.shape, attrs, depthwise);
+  const keh = (kh - 1) * dh + 1, kew = (kw - 1) * dw + 1;
+  const back: [[number, number], [number, number], [number, number], [number, number]] =
+    [[0, 0], [keh - 1 - p.top, keh - 1 - p.bottom], [kew - 1 - p.left, kew - 1 - p.right], [0, 0]];
+  if (back.some(([a, b]) => a < 0 || b < 0)) throw new Error('dilated convolution gradient: padding larger than the kernel extent is not supported');
+  const [, Ho, Wo] = dy.shape;
+  return {
+    x: () => {
+      const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+      const dyp = tf.pad(dy, back);
+      if (dh === dw) return atrousConv(dyp, depthwise ? flipped : tf.transpose(flipped, [0, 1, 3, 2]), dh, depthwise);
+      return depthwise ? tf.depthwiseConv2d(dyp, flipped, 1, 'valid', 'NHWC', [dh, dw])
+        : tf.conv2d(dyp, tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', [dh, dw]);
+    },
+    filter: () => {
+      const wins = windows(x, kh, kw, dh, dw, p, Ho, Wo);
+      if (depthwise) {
+        return tf.reshape(tf.stack(wins.map((w) => tf.sum(tf.mul(w, dy), [0, 1, 2]))), [kh, kw, x.shape[3], 1]);
+      }
+      const N = x.shape[0] * Ho * Wo;
+      const cols = tf.reshape(tf.concat(wins, 3), [N, kh * kw * x.shape[3]]);
+      return tf.reshape(tf.matMul(cols, tf.reshape(dy, [N, dy.shape[3]]), true, false), filter.shape);
+    },
+  };
+}
+
+/** Gradient of StridedSlice with positive strides (any masks): zero-insert by stride, then pad into place. */
+function stridedSliceGrad(dy: tf.Tensor, xShape: number[], attrs: Record<string, unknown>) {
+  const a = attrs as { begin: number[]; end: number[]; strides: number[]; beginMask: number; endMask: number; ellipsisMask: number; newAxisMask: number; shrinkAxisMask: number };
+  const info = tf.slice_util.sliceInfo(xShape, a.begin, a.end, a.strides, a.beginMask, a.endMask, a.ellipsisMask, a.newAxisMask, a.shrinkAxisMask);
+  const sizes = xShape.map((dim, i) => {
+    const s = info.strides[i];
+    if (s <= 0) throw new Error(`StridedSlice gradient: only positive strides are supported (axis ${i} has ${s})`);
+    return Math.max(0, Math.ceil((info.end[i] - info.begin[i]) / s));
+  });
+  let g = tf.reshape(dy, sizes);
+  for (let ax = 0; ax < xShape.length; ax++) {
+    const s = info.strides[ax];
+    const n = sizes[ax];
+    if (s === 1 || n === 0) continue;
+    const shp = g.shape;
+    const expanded = [...shp.slice(0, ax + 1), 1, ...shp.slice(ax + 1)];
+    const padSpec = expanded.map((_, i) => (i === ax + 1 ? [0, s - 1] : [0, 0]) as [number, number]);
+    g = tf.pad(tf.reshape(g, expanded), padSpec);
+    g = tf.reshape(g, [...shp.slice(0, ax), n * s, ...shp.slice(ax + 1)]);
+    g = tf.slice(g, shp.map(() => 0), shp.map((d, i) => (i === ax ? (n - 1) * s + 1 : d)));
+  }
+  const pads = xShape.map((dim, i) => {
+    const before = sizes[i] === 0 ? 0 : info.begin[i];
+    return [before, dim - before - g.shape[i]] as [number, number];
+  });
+  return tf.pad(g, pads);
+}
+
+/** AvgPool gradient that matches the forward's divisor at padded borders, on every backend. */
+function avgPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string, unknown>) {
+  const filterSize = pair(attrs.filterSize as number[]);
+  const strides = pair(attrs.strides as number[]);
+  const info = tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined);
+  const p = info.padInfo;
+  const [, H, W, C] = x.shape;
+  if (!p.top && !p.bottom && !p.left && !p.right) {
+    return tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize, strides, pad: 'valid' }) as tf.Tensor4D;
+  }
+  // count of real inputs per window, as the forward uses it
+  const ones = tf.pad(tf.ones([1, H, W, 1]), [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]]);
+  const frac = tf.avgPool(ones as tf.Tensor4D, filterSize, strides, 'valid');  // count / k²
+  const xp = tf.pad(x, [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]]);
+  const gp = tf.engine().runKernel('AvgPoolGrad', { dy: tf.div(dy, frac), input: xp }, { filterSize, strides, pad: 'valid' }) as tf.Tensor4D;
+  return tf.slice(gp, [0, p.top, p.left, 0], [x.shape[0], H, W, C]);
+}
+
+let installed = false;
+
+export function installGradientFixes(): void {
+  if (installed) return;
+  installed = true;
+  const stockConv = tf.getGradient('Conv2D')!;
+  const stockDw = tf.getGradient('DepthwiseConv2dNative')!;
+  const stockRelu = tf.getGradient('Relu')!;
+  const dilated = (attrs: Record<string, unknown>) => pair(attrs.dilations as number[]).some((d) => d !== 1);
+  tf.registerGradient({
+    kernelName: 'Conv2D', inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => (dilated(attrs as Record<string, unknown>)
+      ? dilatedConvGrad(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, attrs as Record<string, unknown>, false)
+      : stockConv.gradFunc(dy, saved, attrs)),
+  });
+  tf.registerGradient({
+    kernelName: 'DepthwiseConv2dNative', inputsToSave: ['x', 'filter'],
+    gradFunc: (dy, saved, attrs) => (dilated(attrs as Record<string, unknown>)
+      ? dilatedConvGrad(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, attrs as Record<string, unknown>, true)
+      : stockDw.gradFunc(dy, saved, attrs)),
+  });
+  tf.registerGradient({
+    kernelName: 'StridedSlice', inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => ({ x: () => stridedSliceGrad(dy as tf.Tensor, saved[0].shape, attrs as Record<string, unknown>) }),
+  });
+  tf.registerGradient({
+    kernelName: 'AvgPool', inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => ({ x: () => avgPoolGrad(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, attrs as Record<string, unknown>) }),
+  });
+  tf.registerGradient({
+    kernelName: 'Relu', inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => (onTensorflow()
+      ? { x: () => native('ReluGrad', [dy as tf.Tensor, saved[0]], [{ name: 'T', kind: 'type', value: 'float32' }])[0] }
+      : stockRelu.gradFunc(dy, saved, attrs)),
+  });
+}

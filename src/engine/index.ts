@@ -1,0 +1,108 @@
+// Engine: loads and selects the TensorFlow.js backend, and installs the project's gradient fixes.
+//
+// Policy (shared/design/architecture.md): `tensorflow` (tfjs-node built against a TensorFlow wheel by
+// scripts/setup.mjs; the GPU build where present), else the pure-JS `cpu` backend, which is only good
+// for tiny tests. BAYESNAS_BACKEND=tensorflow|cpu forces one. Every module imports `tf` from here.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { installGradientFixes } from './grads.js';
+
+export { tf };
+
+export type BackendName = 'tensorflow' | 'cpu';
+
+export interface EngineInfo {
+  backend: BackendName;
+  /** npm package that provides the backend */
+  package: string;
+  /** TensorFlow C library version (tensorflow backend only) */
+  tensorflowVersion: string | null;
+  gpu: boolean;
+  /** true when the backend is the slow pure-JS one although a native one was wanted */
+  degraded: boolean;
+  /** why the native backend is not in use, if it is not */
+  reason: string | null;
+}
+
+const require = createRequire(import.meta.url);
+let info: EngineInfo | null = null;
+let pending: Promise<EngineInfo> | null = null;
+
+/** Path of the compiled addon of a tfjs-node package, or null when it was not built. */
+export function nativeBindingPath(pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gpu'): string | null {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return null;
+  }
+  const p = path.join(dir, 'lib', `napi-v${process.versions.napi}`, 'tfjs_binding.node');
+  if (fs.existsSync(p)) return p;
+  const p8 = path.join(dir, 'lib', 'napi-v8', 'tfjs_binding.node');
+  return fs.existsSync(p8) ? p8 : null;
+}
+
+async function loadNative(): Promise<{ pkg: string; version: string; gpu: boolean } | string> {
+  process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  const errors: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const) {
+    if (!nativeBindingPath(pkg)) {
+      if (pkg === '@tensorflow/tfjs-node') errors.push(`${pkg} has no compiled addon (run \`npm run setup\`)`);
+      continue;
+    }
+    try {
+      require(pkg);
+      const backend = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null;
+      if (!backend) throw new Error('the package loaded but registered no `tensorflow` backend');
+      const version = backend.binding?.TF_Version ?? 'unknown';
+      return { pkg, version, gpu: pkg.endsWith('-gpu') };
+    } catch (e) {
+      errors.push(`${pkg}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  return errors.join('; ');
+}
+
+/**
+ * Selects and initialises the backend (once per process). `BAYESNAS_BACKEND` or `opts.backend` force one;
+ * forcing `tensorflow` where it cannot load is an error, not a silent fallback.
+ */
+export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}): Promise<EngineInfo> {
+  if (pending) return pending;
+  pending = (async () => {
+    const forced = (opts.backend ?? process.env.BAYESNAS_BACKEND ?? '').trim() as BackendName | '';
+    if (forced && forced !== 'tensorflow' && forced !== 'cpu') {
+      throw new Error(`BAYESNAS_BACKEND=${forced} is not a backend; use tensorflow or cpu`);
+    }
+    let result: EngineInfo;
+    if (forced === 'cpu') {
+      result = { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tensorflowVersion: null, gpu: false, degraded: false, reason: 'forced by BAYESNAS_BACKEND=cpu' };
+    } else {
+      const native = await loadNative();
+      if (typeof native === 'string') {
+        if (forced === 'tensorflow') throw new Error(`BAYESNAS_BACKEND=tensorflow but the native engine cannot load: ${native}`);
+        result = { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tensorflowVersion: null, gpu: false, degraded: true, reason: native };
+      } else {
+        result = { backend: 'tensorflow', package: native.pkg, tensorflowVersion: native.version, gpu: native.gpu, degraded: false, reason: null };
+      }
+    }
+    if (!(await tf.setBackend(result.backend))) throw new Error(`tf.setBackend('${result.backend}') failed`);
+    await tf.ready();
+    installGradientFixes();
+    if (result.degraded && !opts.quiet) {
+      process.stderr.write(`WARNING: native TensorFlow engine unavailable (${result.reason}).\n`
+        + 'WARNING: running on the pure-JS cpu backend, about 100x slower. `npx bayesnas doctor` explains.\n');
+    }
+    info = result;
+    return result;
+  })();
+  return pending;
+}
+
+export function engineInfo(): EngineInfo {
+  if (!info) throw new Error('engine not initialised: await initEngine() first');
+  return info;
+}

@@ -1,0 +1,146 @@
+// Layer operations with PyTorch semantics (symmetric explicit padding, count_include_pad, training-mode
+// batch norm), so that TypeScript and the PyTorch reference compute the same numbers on the same weights.
+// All tensors are NHWC. Fast paths: 'same' padding where it coincides with PyTorch's symmetric padding,
+// TensorFlow's fused batch norm on the tensorflow backend.
+import * as tf from '@tensorflow/tfjs-core';
+import { native, onTensorflow } from './native.js';
+
+export interface ConvOpts {
+  stride?: number;
+  /** symmetric zero padding on each spatial side, as PyTorch's `padding` */
+  padding?: number;
+  dilation?: number;
+}
+
+/** Keeps every s-th row and column starting at 0 (differentiable: pad + reshape + slice). */
+export function subsample2d(x: tf.Tensor4D, s: number): tf.Tensor4D {
+  if (s === 1) return x;
+  const [B, H, W, C] = x.shape;
+  const Ho = Math.ceil(H / s), Wo = Math.ceil(W / s);
+  const xp = (Ho * s !== H || Wo * s !== W) ? tf.pad(x, [[0, 0], [0, Ho * s - H], [0, Wo * s - W], [0, 0]]) : x;
+  const r = tf.reshape(xp, [B, Ho, s, Wo, s * C]);
+  return tf.reshape(tf.slice(r, [0, 0, 0, 0, 0], [B, Ho, 1, Wo, C]), [B, Ho, Wo, C]);
+}
+
+function padSpatial(x: tf.Tensor4D, p: number, value = 0): tf.Tensor4D {
+  return p ? tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], value) : x;
+}
+
+/**
+ * Stride-1 dilated convolution of an already padded input by the atrous identity
+ * y[d·j + a] = valid-conv(x[d·· + a])[j]: spaceToBatch by d, undilated valid conv, batchToSpace.
+ * TensorFlow's CPU depthwise kernels reject dilation; this path works on every backend and is
+ * differentiable with stock gradients.
+ */
+export function atrousConv(xp: tf.Tensor4D, w: tf.Tensor4D, d: number, depthwise: boolean): tf.Tensor4D {
+  const [, Hp, Wp] = xp.shape;
+  const [kh, kw] = w.shape;
+  const Ho = Hp - d * (kh - 1), Wo = Wp - d * (kw - 1);
+  const eh = (d - (Hp % d)) % d, ew = (d - (Wp % d)) % d;
+  const s2b = tf.spaceToBatchND(xp, [d, d], [[0, eh], [0, ew]]);
+  const c = depthwise ? tf.depthwiseConv2d(s2b, w, 1, 'valid') : tf.conv2d(s2b, w, 1, 'valid');
+  const y = tf.batchToSpaceND(c, [d, d], [[0, 0], [0, 0]]) as tf.Tensor4D;
+  return (y.shape[1] === Ho && y.shape[2] === Wo) ? y : tf.slice(y, [0, 0, 0, 0], [y.shape[0], Ho, Wo, y.shape[3]]);
+}
+
+function convGeneric(x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts, depthwise: boolean): tf.Tensor4D {
+  const s = o.stride ?? 1, p = o.padding ?? 0, d = o.dilation ?? 1;
+  const k = w.shape[0];
+  const ke = (k - 1) * d + 1;
+  const call = (inp: tf.Tensor4D, stride: number, pad: 'same' | 'valid') => (depthwise
+    ? tf.depthwiseConv2d(inp, w, stride, pad, 'NHWC', d)
+    : tf.conv2d(inp, w, stride, pad, 'NHWC', d));
+  if (d > 1 && s > 1) {
+    // tfjs forbids stride and dilation together. With s = d: y[i] = Σ_k x_p[d(i + k)] = valid conv of x_p[::d]
+    // with the undilated kernel; otherwise a stride-1 dilated conv followed by subsampling.
+    const xp = padSpatial(x, p);
+    if (s === d) {
+      const sub = subsample2d(xp, d);
+      const Ho = Math.floor((xp.shape[1] - ke) / s) + 1, Wo = Math.floor((xp.shape[2] - ke) / s) + 1;
+      const y = depthwise ? tf.depthwiseConv2d(sub, w, 1, 'valid') : tf.conv2d(sub, w, 1, 'valid');
+      return (y.shape[1] === Ho && y.shape[2] === Wo) ? y : tf.slice(y, [0, 0, 0, 0], [y.shape[0], Ho, Wo, y.shape[3]]);
+    }
+    return subsample2d(atrousConv(xp, w, d, depthwise), s);
+  }
+  if (d > 1) return atrousConv(padSpatial(x, p), w, d, depthwise);
+  if (s === 1 && 2 * p === ke - 1) return call(x, 1, 'same');
+  return call(padSpatial(x, p), s, 'valid');
+}
+
+export const conv2d = (x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts = {}) => convGeneric(x, w, o, false);
+export const depthwiseConv2d = (x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts = {}) => convGeneric(x, w, o, true);
+
+/** Max pool with symmetric padding; PyTorch pads with -inf (`padValue`), the official BayesNAS search net with 0. */
+export function maxPool2d(x: tf.Tensor4D, k: number, stride: number, padding: number, padValue = -Infinity): tf.Tensor4D {
+  if (stride === 1 && 2 * padding === k - 1 && padValue === -Infinity) return tf.maxPool(x, k, 1, 'same');
+  return tf.maxPool(padSpatial(x, padding, padValue), k, stride, 'valid');
+}
+
+/** Average pool with symmetric zero padding; countIncludePad=false divides by the number of real inputs. */
+export function avgPool2d(x: tf.Tensor4D, k: number, stride: number, padding: number, countIncludePad: boolean): tf.Tensor4D {
+  const y = tf.avgPool(padSpatial(x, padding), k, stride, 'valid');
+  if (countIncludePad || padding === 0) return y;
+  const [, H, W] = x.shape;
+  const frac = tf.avgPool(padSpatial(tf.ones([1, H, W, 1]) as tf.Tensor4D, padding), k, stride, 'valid');
+  return tf.div(y, frac);
+}
+
+export interface BatchNormResult { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D }
+
+const FBN_ATTRS = (eps: number) => [
+  { name: 'T', kind: 'type' as const, value: 'float32' }, { name: 'U', kind: 'type' as const, value: 'float32' },
+  { name: 'epsilon', kind: 'float' as const, value: eps }, { name: 'data_format', kind: 'string' as const, value: 'NHWC' },
+];
+
+let fusedBN: ((x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number) => tf.Tensor[]) | null = null;
+
+function fusedBatchNorm() {
+  if (fusedBN) return fusedBN;
+  fusedBN = (x, g, b, eps) => {
+    let stats: tf.Tensor[] = [];
+    const f = tf.customGrad((xx, gg, bb, save) => {
+      const empty = tf.tensor1d([], 'float32');
+      const out = native('FusedBatchNormV3', [xx as tf.Tensor, gg as tf.Tensor, bb as tf.Tensor, empty, empty],
+        [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }, { name: 'exponential_avg_factor', kind: 'float', value: 1 }], 6);
+      // out: y, batch_mean, batch_variance (unbiased), reserve_1 (mean), reserve_2 (biased var / inv std), reserve_3
+      (save as (t: tf.Tensor[]) => void)([xx as tf.Tensor, gg as tf.Tensor, out[3], out[4], out[5]]);
+      const meanOut = tf.reshape(out[3], [-1]);
+      const n = (xx as tf.Tensor).size / (gg as tf.Tensor).size;
+      const biasedVar = tf.mul(out[2], (n - 1) / n);   // report the biased (normalising) variance
+      stats = [tf.keep(meanOut), tf.keep(biasedVar)];
+      return {
+        value: out[0],
+        gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const dy = Array.isArray(dys) ? dys[0] : dys;
+          const [sx, sg, r1, r2, r3] = saved;
+          const g = native('FusedBatchNormGradV3', [dy, sx, sg, r1, r2, r3],
+            [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }], 5);
+          return [g[0], g[1], g[2]];
+        },
+      };
+    });
+    const y = f(x, g, b) as tf.Tensor;
+    // the statistics were kept through customGrad's internal tidy; hand them to the caller's scope
+    const out = stats.map((t) => { const c = tf.clone(t); t.dispose(); return c; });
+    return [y, ...out];
+  };
+  return fusedBN;
+}
+
+/**
+ * Training-mode batch normalisation over all axes but the last (NHWC or NC), PyTorch's biased batch
+ * variance. Scale and offset default to 1 and 0 (affine=false), always passed explicitly.
+ */
+export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps = 1e-5): BatchNormResult {
+  const C = x.shape[x.rank - 1];
+  const g = gamma ?? tf.ones([C]) as tf.Tensor1D;
+  const b = beta ?? tf.zeros([C]) as tf.Tensor1D;
+  if (onTensorflow() && x.rank === 4) {
+    const [y, mean, variance] = fusedBatchNorm()(x as tf.Tensor4D, g, b, eps);
+    return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  }
+  const axes = [...Array(x.rank - 1).keys()];
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}

@@ -1,0 +1,153 @@
+import test from 'ava';
+import { execa } from 'execa';
+import { initEngine, nativeBindingPath, tf } from '../src/engine/index.js';
+import * as ops from '../src/engine/ops.js';
+import { fdCheck, randomTensor, relErr } from './helpers/numeric.js';
+import { convRef, poolRef, type Arr4 } from './helpers/reference.js';
+
+// Backend switching is process-global: every test here runs serially.
+const info = await initEngine({ quiet: true });
+const backends = info.backend === 'tensorflow' ? ['cpu', 'tensorflow'] : ['cpu'];
+const arr4 = (t: tf.Tensor): Arr4 => ({ data: t.dataSync() as Float32Array, shape: t.shape as Arr4['shape'] });
+const proj = (y: tf.Tensor, seed: number) => tf.tidy(() => tf.sum(tf.mul(y, randomTensor(y.shape, seed))) as tf.Scalar);
+
+test.serial('native TensorFlow engine is selected where it was built', (t) => {
+  if (process.env.BAYESNAS_BACKEND === 'cpu') return t.is(info.backend, 'cpu');
+  t.truthy(nativeBindingPath('@tensorflow/tfjs-node'), 'npm install must build the tfjs-node addon');
+  t.is(info.backend, 'tensorflow');
+  t.regex(info.tensorflowVersion ?? '', /^2\.\d+/);
+  t.false(info.degraded);
+});
+
+test.serial('an unknown BAYESNAS_BACKEND is a clear error', async (t) => {
+  const r = await execa('node', ['--import=tsx', '-e', "import('./src/engine/index.ts').then(m => m.initEngine()).catch(e => { console.error(e.message); process.exit(3); })"],
+    { env: { BAYESNAS_BACKEND: 'tpu' }, reject: false });
+  t.is(r.exitCode, 3);
+  t.regex(r.stderr, /BAYESNAS_BACKEND=tpu is not a backend/);
+});
+
+for (const backend of backends) {
+  for (const depthwise of [false, true]) {
+    for (const [k, stride, pad, dil] of [[3, 1, 2, 2], [5, 1, 4, 2], [3, 2, 2, 2], [5, 2, 4, 2], [3, 2, 1, 1], [3, 1, 1, 1], [1, 2, 0, 1]]) {
+      test.serial(`${backend}: ${depthwise ? 'depthwise' : 'full'} conv k${k} s${stride} p${pad} d${dil}: forward = direct loops, gradients = finite differences`, async (t) => {
+        await tf.setBackend(backend);
+        const Ci = 3, Co = depthwise ? 3 : 4;
+        const x = randomTensor([2, 9, 8, Ci], 1) as tf.Tensor4D;
+        const w = randomTensor([k, k, Ci, depthwise ? 1 : Co], 2) as tf.Tensor4D;
+        const f = (xx: tf.Tensor4D, ww: tf.Tensor4D) => (depthwise ? ops.depthwiseConv2d : ops.conv2d)(xx, ww, { stride, padding: pad, dilation: dil });
+        const y = f(x, w);
+        const ref = convRef(arr4(x), arr4(w), stride, pad, dil, depthwise);
+        t.deepEqual(y.shape, ref.shape);
+        t.true(relErr(y.dataSync(), ref.data) < 1e-5, 'forward');
+        const loss = (xx: tf.Tensor4D, ww: tf.Tensor4D) => proj(f(xx, ww), 3);
+        const [gx, gw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => loss(a as tf.Tensor4D, b as tf.Tensor4D))([x, w]);
+        // the loss is linear in x and in w, so unit-step central differences are exact up to rounding
+        t.true(fdCheck((xx) => loss(xx as tf.Tensor4D, w), x, gx, 16, 1).err < 1e-4, 'dL/dx');
+        t.true(fdCheck((ww) => loss(x, ww as tf.Tensor4D), w, gw, 16, 1).err < 1e-4, 'dL/dw');
+        tf.dispose([x, w, y, gx, gw]);
+      });
+    }
+  }
+
+  test.serial(`${backend}: tf.conv2d / tf.depthwiseConv2d with dilation have gradients (stock tfjs throws)`, async (t) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([1, 7, 7, 2], 4) as tf.Tensor4D;
+    // TensorFlow's CPU depthwise kernel has no dilated forward at all: there, use ops.depthwiseConv2d
+    const cases = [[randomTensor([3, 3, 2, 3], 5), tf.conv2d], [randomTensor([3, 3, 2, 1], 6), tf.depthwiseConv2d]] as const;
+    for (const [w, fn] of backend === 'tensorflow' ? cases.slice(0, 1) : cases) {
+      const loss = (xx: tf.Tensor, ww: tf.Tensor) => proj((fn as typeof tf.conv2d)(xx as tf.Tensor4D, ww as tf.Tensor4D, 1, 'same', 'NHWC', 2), 7);
+      const [gx, gw] = tf.grads(loss)([x, w]);
+      t.true(fdCheck((xx) => loss(xx, w), x, gx, 12, 1).err < 1e-4);
+      t.true(fdCheck((ww) => loss(x, ww), w, gw, 12, 1).err < 1e-4);
+    }
+  });
+
+  test.serial(`${backend}: stridedSlice has a gradient (strides, masks, shrink axis)`, async (t) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([2, 7, 6, 3], 8);
+    const cases: Array<(v: tf.Tensor) => tf.Tensor> = [
+      (v) => tf.stridedSlice(v, [0, 1, 0, 0], [2, 7, 6, 3], [1, 2, 2, 1]),
+      (v) => tf.stridedSlice(v, [0, -5, 1, 0], [1, 0, 5, 2], [1, 3, 1, 1], 0, 2),
+      (v) => tf.stridedSlice(v, [1, 1, 0, 0], [2, 7, 6, 3], [1, 1, 1, 1], 0, 0, 0, 0, 1),  // (the cpu forward itself breaks on shrink + stride)
+    ];
+    for (const [i, c] of cases.entries()) {
+      const loss = (v: tf.Tensor) => proj(c(v), 20 + i);
+      const g = tf.grad(loss)(x);
+      t.deepEqual(g.shape, x.shape);
+      t.true(fdCheck(loss, x, g, 40, 1).err < 1e-5, `case ${i}`);
+    }
+  });
+
+  test.serial(`${backend}: avgPool with 'same' padding has the exact gradient`, async (t) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([2, 6, 7, 2], 9) as tf.Tensor4D;
+    for (const s of [1, 2]) {
+      const loss = (v: tf.Tensor) => proj(tf.avgPool(v as tf.Tensor4D, 3, s, 'same'), 30 + s);
+      const g = tf.grad(loss)(x);
+      t.true(fdCheck(loss, x, g, 40, 1).err < 1e-5, `stride ${s}`);
+    }
+  });
+
+  test.serial(`${backend}: pooling with PyTorch padding semantics`, async (t) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([2, 8, 7, 3], 10) as tf.Tensor4D;
+    for (const s of [1, 2]) {
+      t.true(relErr(ops.maxPool2d(x, 3, s, 1).dataSync(), poolRef(arr4(x), 3, s, 1, 'max').data) < 1e-6, `max s${s}`);
+      t.true(relErr(ops.maxPool2d(x, 3, s, 1, 0).dataSync(), poolRef(arr4(x), 3, s, 1, 'max', { padValue: 0 }).data) < 1e-6, `max zero-pad s${s}`);
+      t.true(relErr(ops.avgPool2d(x, 3, s, 1, false).dataSync(), poolRef(arr4(x), 3, s, 1, 'avg').data) < 1e-6, `avg s${s}`);
+      t.true(relErr(ops.avgPool2d(x, 3, s, 1, true).dataSync(), poolRef(arr4(x), 3, s, 1, 'avg', { countIncludePad: true }).data) < 1e-6, `avg incl s${s}`);
+      const loss = (v: tf.Tensor) => proj(ops.avgPool2d(v as tf.Tensor4D, 3, s, 1, false), 40 + s);
+      t.true(fdCheck(loss, x, tf.grad(loss)(x), 30, 1).err < 1e-5, `avg grad s${s}`);
+    }
+  });
+
+  test.serial(`${backend}: batch norm (training mode) forward and gradients against finite differences`, async (t) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([4, 3, 3, 2], 11, 2) as tf.Tensor4D;
+    const g = randomTensor([2], 12) as tf.Tensor1D, b = randomTensor([2], 13) as tf.Tensor1D;
+    const { y, mean, variance } = ops.batchNorm(x, g, b);
+    const m = tf.moments(x, [0, 1, 2]);
+    t.true(relErr(mean.dataSync(), m.mean.dataSync()) < 1e-5);
+    t.true(relErr(variance.dataSync(), m.variance.dataSync()) < 1e-4, 'biased batch variance');
+    const yRef = tf.add(tf.mul(tf.div(tf.sub(x, m.mean), tf.sqrt(tf.add(m.variance, 1e-5))), g), b);
+    t.true(relErr(y.dataSync(), yRef.dataSync()) < 1e-5);
+    const loss = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(tf.mul(ops.batchNorm(xx, gg as tf.Tensor1D, bb as tf.Tensor1D).y, randomTensor(x.shape, 14)))) as tf.Scalar;
+    const [gx, gg, gb] = tf.grads(loss)([x, g, b]);
+    t.true(fdCheck((v) => loss(v, g, b), x, gx, 12, 1e-2).err < 2e-2, 'dx');
+    t.true(fdCheck((v) => loss(x, v, b), g, gg, 2, 1e-2).err < 2e-2, 'dgamma');
+    t.true(fdCheck((v) => loss(x, g, v), b, gb, 2, 1e-2).err < 2e-2, 'dbeta');
+    // affine=false variant (stock tf.batchNorm without scale/offset breaks under the tape)
+    const gx2 = tf.grad((v: tf.Tensor) => tf.sum(tf.square(ops.batchNorm(v).y)) as tf.Scalar)(x);
+    t.true(gx2.dataSync().every(Number.isFinite));
+  });
+
+  test.serial(`${backend}: relu gradient`, async (t) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([3, 5], 15);
+    const g = tf.grad((v: tf.Tensor) => proj(tf.relu(v), 16))(x);
+    const r = randomTensor([3, 5], 16).dataSync(), xv = x.dataSync();
+    t.deepEqual(Array.from(g.dataSync(), (v) => v + 0), Array.from(r, (v, i) => (xv[i] > 0 ? v : 0)));
+  });
+}
+
+test.serial('tensorflow and cpu backends agree on a composite block (loss and gradients to 1e-4)', async (t) => {
+  if (backends.length < 2) return t.pass('only the cpu backend is available');
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const x = randomTensor([4, 8, 8, 4], 17) as tf.Tensor4D;
+    const w1 = randomTensor([3, 3, 4, 1], 18) as tf.Tensor4D, w2 = randomTensor([1, 1, 4, 4], 19, 0.5) as tf.Tensor4D;
+    const wd = randomTensor([5, 5, 4, 1], 20) as tf.Tensor4D;
+    const loss = (xx: tf.Tensor, a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.tidy(() => {
+      let h = ops.batchNorm(ops.conv2d(ops.depthwiseConv2d(tf.relu(xx as tf.Tensor4D), a as tf.Tensor4D, { stride: 2, padding: 1 }), b as tf.Tensor4D)).y as tf.Tensor4D;
+      h = tf.add(h, ops.depthwiseConv2d(tf.relu(h), c as tf.Tensor4D, { padding: 4, dilation: 2 })) as tf.Tensor4D;
+      h = tf.add(ops.maxPool2d(h, 3, 1, 1), ops.avgPool2d(h, 3, 1, 1, false)) as tf.Tensor4D;
+      return tf.losses.softmaxCrossEntropy(tf.oneHot([1, 2, 3, 0], 4), tf.mean(h, [1, 2])) as tf.Scalar;
+    });
+    const { value, grads } = tf.valueAndGrads(loss)([x, w1, w2, wd]);
+    return { loss: value.dataSync()[0], grads: grads.map((g) => g.dataSync()) };
+  };
+  const a = await run('cpu');
+  const b = await run('tensorflow');
+  t.true(Math.abs(a.loss - b.loss) / Math.abs(a.loss) < 1e-4, `loss ${a.loss} vs ${b.loss}`);
+  a.grads.forEach((g, i) => t.true(relErr(b.grads[i], g) < 1e-4, `grad ${i}: ${relErr(b.grads[i], g)}`));
+});
