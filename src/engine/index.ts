@@ -89,6 +89,7 @@ export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}
         result = { backend: 'tensorflow', package: native.pkg, tensorflowVersion: native.version, gpu: native.gpu, degraded: false, reason: null };
       }
     }
+    tf.env().set('PROD', true);   // silences tfjs-core's console adverts and notices; we print our own
     if (!(await tf.setBackend(result.backend))) throw new Error(`tf.setBackend('${result.backend}') failed`);
     await tf.ready();
     installGradientFixes();
