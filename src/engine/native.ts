@@ -43,7 +43,7 @@ function register(): void {
           default: throw new Error(`native ${op}: unknown attribute kind ${(a as NativeAttr).kind}`);
         }
       });
-      const list = Object.keys(inputs).sort((x, y) => Number(x) - Number(y)).map((k) => inputs[k]);
+      const list = Object.keys(inputs).sort((x, y) => Number(x) - Number(y)).map((k) => inputs[k] as tf.TensorInfo);
       return b.executeMultipleOutputs(op, opAttrs, list, numOutputs) as unknown as tf.TensorInfo[];
     },
   });

@@ -33,7 +33,7 @@ export class Sgd {
         const scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(norm, 1e-6)));
         for (const k of Object.keys(gs)) gs[k] = tf.mul(gs[k], scale);
       }
-      this.opt.applyGradients(gs);
+      this.opt.applyGradients(gs as unknown as Record<string, tf.Variable>);
       return value;
     });
     return { loss, extra };
