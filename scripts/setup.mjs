@@ -123,7 +123,24 @@ async function setupEngine(gpu) {
     return `${pkg} already built against TensorFlow ${TF_VERSION}`;
   }
 
-  // (a) the wheel
+  // (a) the wheel. GPU: the library must find CUDA 12 at run time, so install `tensorflow[and-cuda]`
+  // (its nvidia-* packages) into the reference venv and point at the installed package instead.
+  if (gpu) {
+    if (!fs.existsSync(venvPython)) throw new Error('the GPU engine needs python-ref/.venv (the python step) first');
+    log(`   pip install tensorflow[and-cuda]==${TF_VERSION} into ${path.relative(ROOT, VENV)} (several GB)`);
+    const r = run(venvPython, ['-m', 'pip', 'install', ...pipArgs(), `tensorflow[and-cuda]==${TF_VERSION}`]);
+    if (!r.ok) throw new Error(`pip install tensorflow[and-cuda]==${TF_VERSION} failed (exit ${r.code})`);
+    const loc = run(venvPython, ['-c', 'import importlib.util as u, glob, os; d=u.find_spec("tensorflow").submodule_search_locations[0]; '
+      + 'print(d); print(os.pathsep.join(sorted(glob.glob(os.path.join(os.path.dirname(d), "nvidia", "*", "lib")))))'], { capture: true });
+    if (!loc.ok) throw new Error('cannot locate the installed tensorflow package');
+    const [tfDir, cudaDirs] = loc.out.trim().split('\n');
+    fs.rmSync(libDir, { recursive: true, force: true });
+    fs.mkdirSync(path.join(libDir, 'lib'), { recursive: true });
+    for (const so of ['libtensorflow_cc.so.2', 'libtensorflow_framework.so.2']) fs.symlinkSync(path.join(tfDir, so), path.join(libDir, 'lib', so));
+    fs.symlinkSync(path.join(tfDir, 'include'), path.join(libDir, 'include'));
+    // bin/bayesnas.js re-executes itself with these on LD_LIBRARY_PATH
+    fs.writeFileSync(path.join(ROOT, 'vendor', 'gpu-ld-library-path'), [path.join(libDir, 'lib'), ...(cudaDirs ?? '').split(path.delimiter).filter(Boolean)].join(path.delimiter));
+  }
   if (!fs.existsSync(path.join(libDir, 'lib', 'libtensorflow_cc.so.2')) || force) {
     const pip = fs.existsSync(venvPython) ? venvPython : (process.env.BAYESNAS_PYTHON || which('python3'));
     if (!pip) throw new Error('no Python/pip to fetch the TensorFlow wheel (install python3 with pip)');
