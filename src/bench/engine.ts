@@ -63,7 +63,7 @@ export async function benchEngine(o: EngineBenchOptions, onStep?: (i: number) =>
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: o.batch }, (_, i) => (i * 7 + o.seed) % 10), 'int32'), 10);
   const step = () => {
     const t0 = performance.now();
-    const { loss } = sgd.step(() => ({ loss: tf.losses.softmaxCrossEntropy(labels, net.forward(x)) as tf.Scalar }));
+    const loss = sgd.step(() => tf.losses.softmaxCrossEntropy(labels, net.forward(x)) as tf.Scalar);
     const v = loss.dataSync()[0];
     loss.dispose();
     return { ms: performance.now() - t0, loss: v };

@@ -1,43 +1,48 @@
 // SGD with momentum and (coupled) weight decay, PyTorch semantics: g ← g + wd·w; v ← m·v + g; w ← w − lr·v.
-// One `step` is forward, loss, backward and update inside a tidy, so tensor counts stay constant.
+// `step` runs forward, loss, backward and update inside a tidy, so tensor counts stay constant;
+// `apply` updates this optimiser's variables from gradients computed once for several optimisers.
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface SgdOptions { lr: number; momentum?: number; weightDecay?: number; clipNorm?: number }
 
 export class Sgd {
   private readonly opt: tf.MomentumOptimizer;
-  constructor(private readonly vars: tf.Variable[], private o: SgdOptions) {
+  constructor(readonly vars: tf.Variable[], private o: SgdOptions) {
     this.opt = tf.train.momentum(o.lr, o.momentum ?? 0);
   }
 
   set lr(v: number) { this.o.lr = v; this.opt.setLearningRate(v); }
   get lr(): number { return this.o.lr; }
 
-  /** Runs one step; returns the loss tensor (kept; the caller disposes it) and any kept extras. */
-  step<T extends tf.TensorContainer>(lossFn: () => { loss: tf.Scalar; extra?: T }): { loss: tf.Scalar; extra?: T } {
-    let extra: T | undefined;
-    const loss = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => {
-        const r = lossFn();
-        if (r.extra !== undefined) extra = tf.keep(r.extra as never) as T;
-        return r.loss;
-      }, this.vars);
-      const wd = this.o.weightDecay ?? 0;
-      let gs: tf.NamedTensorMap = grads;
-      if (wd) {
-        gs = {};
-        for (const v of this.vars) gs[v.name] = tf.add(grads[v.name], tf.mul(v, wd));
-      }
-      if (this.o.clipNorm) {
-        const norm = tf.sqrt(tf.addN(Object.values(gs).map((g) => tf.sum(tf.square(g)))));
-        const scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(norm, 1e-6)));
-        for (const k of Object.keys(gs)) gs[k] = tf.mul(gs[k], scale);
-      }
-      this.opt.applyGradients(gs as unknown as Record<string, tf.Variable>);
+  /** Applies gradients (a map by variable name that may hold other optimisers' variables too). Call inside a tidy. */
+  apply(grads: tf.NamedTensorMap): void {
+    const wd = this.o.weightDecay ?? 0;
+    const gs: tf.NamedTensorMap = {};
+    for (const v of this.vars) {
+      const g = grads[v.name];
+      if (!g) continue;
+      gs[v.name] = wd ? tf.add(g, tf.mul(v, wd)) : g;
+    }
+    if (this.o.clipNorm) {
+      const norm = tf.sqrt(tf.addN(Object.values(gs).map((g) => tf.sum(tf.square(g)))));
+      const scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(norm, 1e-6)));
+      for (const k of Object.keys(gs)) gs[k] = tf.mul(gs[k], scale);
+    }
+    this.opt.applyGradients(gs as unknown as Record<string, tf.Variable>);
+  }
+
+  /** One step on a loss over this optimiser's variables; returns the loss (kept; the caller disposes it). */
+  step(lossFn: () => tf.Scalar): tf.Scalar {
+    return tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(lossFn, this.vars);
+      this.apply(grads);
       return value;
     });
-    return { loss, extra };
   }
+
+  /** Momentum buffers and iteration count, for checkpoints. */
+  async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> { return this.opt.getWeights(); }
+  async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> { await this.opt.setWeights(state); }
 
   dispose(): void { this.opt.dispose(); }
 }

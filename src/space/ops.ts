@@ -1,85 +1,96 @@
-// Candidate operations by name (DARTS flavour: ReLU-conv-BN, as in the DARTS search space,
-// shared/design/bayesnas-algorithm.md §2.1). Each builder creates its parameters in a ParamStore
-// under `prefix` and returns the forward function. NHWC, training-mode batch norm.
-import { tf } from '../engine/index.js';
-import * as ops from '../engine/ops.js';
+// Candidate operations by name, in two flavours (spec §2.1 and §2.2.1). Each builder returns a
+// sequence of primitive layers (src/space/layers.ts): forward, parameter count and the facts the
+// Hessian pass needs come with the primitives. Parameter names follow the layer's index in the
+// sequence, as a PyTorch nn.Sequential would name them.
 import type { ParamStore } from './params.js';
+import {
+  avgPool, bn, conv, factorizedReduce, identity, maxPool, relu, sequential, zero, type Layer, type Sequential,
+} from './layers.js';
 
-export interface OpModule { forward(x: tf.Tensor4D): tf.Tensor4D }
-export type OpBuilder = (p: ParamStore, prefix: string, C: number, stride: number) => OpModule;
+export type Flavour = 'darts' | 'bayesnas';
+export type OpBuilder = (p: ParamStore, name: string, C: number, stride: number) => Sequential;
 
-/** Affine (or not) batch norm; parameters `${prefix}.weight` / `${prefix}.bias` as in PyTorch. */
-export function bnLayer(p: ParamStore, prefix: string, C: number, affine = true) {
-  const g = affine ? p.constant(`${prefix}.weight`, [C], 1) as tf.Variable<tf.Rank.R1> : null;
-  const b = affine ? p.constant(`${prefix}.bias`, [C], 0) as tf.Variable<tf.Rank.R1> : null;
-  return (x: tf.Tensor4D) => ops.batchNorm(x, g, b).y as tf.Tensor4D;
+export const OP_NAMES = ['none', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect', 'sep_conv_3x3', 'sep_conv_5x5', 'dil_conv_3x3', 'dil_conv_5x5'] as const;
+export type OpName = typeof OP_NAMES[number];
+
+/** Builds named layers: entry i is named `${name}.${i}` (parameter-free entries keep their index). */
+function seq(p: ParamStore, name: string, parts: Array<Layer | ((n: string) => Layer)>): Sequential {
+  return sequential(parts.map((part, i) => (typeof part === 'function' ? part(`${name}.${i}`) : part)));
 }
 
-/** Conv weight [k, k, Cin/groups…, Cout] (depthwise: [k, k, C, 1]) with PyTorch's default init. */
-export function convWeight(p: ParamStore, name: string, k: number, cin: number, cout: number, depthwise = false) {
-  return depthwise
-    ? p.uniform(name, [k, k, cin, 1], k * k) as tf.Variable<tf.Rank.R4>
-    : p.uniform(name, [k, k, cin, cout], k * k * cin) as tf.Variable<tf.Rank.R4>;
-}
+// DARTS: ReLU-conv-BN; pools followed by BN(affine=false); FactorizedReduce for skip at stride 2.
+const dartsSep = (k: number): OpBuilder => (p, n, C, s) => seq(p, n, [
+  relu(), (m) => conv(p, m, { cin: C, cout: C, k, stride: s, padding: (k - 1) / 2, depthwise: true }),
+  (m) => conv(p, m, { cin: C, cout: C, k: 1 }), (m) => bn(p, m, C),
+  relu(), (m) => conv(p, m, { cin: C, cout: C, k, padding: (k - 1) / 2, depthwise: true }),
+  (m) => conv(p, m, { cin: C, cout: C, k: 1 }), (m) => bn(p, m, C),
+]);
+const dartsDil = (k: number): OpBuilder => (p, n, C, s) => seq(p, n, [
+  relu(), (m) => conv(p, m, { cin: C, cout: C, k, stride: s, padding: k - 1, dilation: 2, depthwise: true }),
+  (m) => conv(p, m, { cin: C, cout: C, k: 1 }), (m) => bn(p, m, C),
+]);
 
-function sepConv(k: number): OpBuilder {
-  return (p, pre, C, stride) => {
-    const pad = (k - 1) / 2;
-    const dw1 = convWeight(p, `${pre}.op.1.weight`, k, C, C, true), pw1 = convWeight(p, `${pre}.op.2.weight`, 1, C, C);
-    const bn1 = bnLayer(p, `${pre}.op.3`, C);
-    const dw2 = convWeight(p, `${pre}.op.5.weight`, k, C, C, true), pw2 = convWeight(p, `${pre}.op.6.weight`, 1, C, C);
-    const bn2 = bnLayer(p, `${pre}.op.7`, C);
-    return {
-      forward: (x) => {
-        let h = ops.depthwiseConv2d(tf.relu(x), dw1, { stride, padding: pad });
-        h = bn1(ops.conv2d(h, pw1));
-        h = ops.depthwiseConv2d(tf.relu(h), dw2, { padding: pad });
-        return bn2(ops.conv2d(h, pw2));
-      },
-    };
-  };
-}
-
-function dilConv(k: number): OpBuilder {
-  return (p, pre, C, stride) => {
-    const dw = convWeight(p, `${pre}.op.1.weight`, k, C, C, true), pw = convWeight(p, `${pre}.op.2.weight`, 1, C, C);
-    const bn = bnLayer(p, `${pre}.op.3`, C);
-    return { forward: (x) => bn(ops.conv2d(ops.depthwiseConv2d(tf.relu(x), dw, { stride, padding: k - 1, dilation: 2 }), pw)) };
-  };
-}
-
-/** ReLU, two 1x1 stride-2 convs on x and on x shifted by one pixel, concatenated, BN (DARTS). */
-export function factorizedReduce(p: ParamStore, pre: string, cin: number, cout: number): OpModule {
-  const w1 = convWeight(p, `${pre}.conv_1.weight`, 1, cin, cout / 2), w2 = convWeight(p, `${pre}.conv_2.weight`, 1, cin, cout / 2);
-  const bn = bnLayer(p, `${pre}.bn`, cout);
-  return {
-    forward: (x) => {
-      const r = tf.relu(x);
-      const [B, H, W, C] = r.shape;
-      const shifted = tf.slice(r, [0, 1, 1, 0], [B, H - 1, W - 1, C]);
-      return bn(tf.concat([ops.conv2d(r, w1, { stride: 2 }), ops.conv2d(shifted, w2, { stride: 2 })], 3) as tf.Tensor4D);
-    },
-  };
-}
-
-export const DARTS_OPS: Record<string, OpBuilder> = {
-  none: (_p, _pre, _C, stride) => ({
-    forward: (x) => (stride === 1 ? tf.zerosLike(x) : tf.zerosLike(ops.subsample2d(x, stride))),
-  }),
-  max_pool_3x3: (p, pre, C, stride) => {
-    const bn = bnLayer(p, `${pre}.1`, C, false);
-    return { forward: (x) => bn(ops.maxPool2d(x, 3, stride, 1)) };
-  },
-  avg_pool_3x3: (p, pre, C, stride) => {
-    const bn = bnLayer(p, `${pre}.1`, C, false);
-    return { forward: (x) => bn(ops.avgPool2d(x, 3, stride, 1, false)) };
-  },
-  skip_connect: (p, pre, C, stride) => (stride === 1 ? { forward: (x) => x } : factorizedReduce(p, pre, C, C)),
-  sep_conv_3x3: sepConv(3),
-  sep_conv_5x5: sepConv(5),
-  dil_conv_3x3: dilConv(3),
-  dil_conv_5x5: dilConv(5),
+export const DARTS_OPS: Record<OpName, OpBuilder> = {
+  none: (_p, _n, _C, s) => sequential([zero(s)]),
+  max_pool_3x3: (p, n, C, s) => seq(p, n, [maxPool(3, s, 1), (m) => bn(p, m, C, false)]),
+  avg_pool_3x3: (p, n, C, s) => seq(p, n, [avgPool(3, s, 1, false), (m) => bn(p, m, C, false)]),
+  skip_connect: (p, n, C, s) => sequential([s === 1 ? identity() : factorizedReduce(p, n, C, C)]),
+  sep_conv_3x3: dartsSep(3),
+  sep_conv_5x5: dartsSep(5),
+  dil_conv_3x3: dartsDil(3),
+  dil_conv_5x5: dartsDil(5),
 };
 
-/** The 7 non-zero DARTS candidates, in the order of the engine benchmark's mixed edge. */
-export const SLICE_OPS = ['sep_conv_3x3', 'sep_conv_5x5', 'dil_conv_3x3', 'dil_conv_5x5', 'max_pool_3x3', 'avg_pool_3x3', 'skip_connect'];
+// Official BayesNAS search net: BN-ReLU-conv (pre-activation), full dilated convs, zero-padded pools
+// with no BN after them, avg-pool divisor always 9, reduction `ident` = BN + strided 1x1 conv; no `none`.
+const bnasSep = (k: number): OpBuilder => (p, n, C, s) => seq(p, n, [
+  (m) => bn(p, m, C), relu(), (m) => conv(p, m, { cin: C, cout: C, k, stride: s, padding: (k - 1) / 2, depthwise: true }),
+  (m) => conv(p, m, { cin: C, cout: C, k: 1 }),
+  (m) => bn(p, m, C), relu(), (m) => conv(p, m, { cin: C, cout: C, k, padding: (k - 1) / 2, depthwise: true }),
+  (m) => conv(p, m, { cin: C, cout: C, k: 1 }),
+]);
+const bnasDil = (k: number): OpBuilder => (p, n, C, s) => seq(p, n, [
+  (m) => bn(p, m, C), relu(), (m) => conv(p, m, { cin: C, cout: C, k, stride: s, padding: k - 1, dilation: 2 }),
+  (m) => conv(p, m, { cin: C, cout: C, k: 1 }),
+]);
+
+export const BAYESNAS_OPS: Record<OpName, OpBuilder> = {
+  none: () => { throw new Error("the bayesnas flavour has no 'none' op: the origin switch carries the zero decision"); },
+  max_pool_3x3: (_p, _n, _C, s) => sequential([maxPool(3, s, 1, 0)]),
+  avg_pool_3x3: (_p, _n, _C, s) => sequential([avgPool(3, s, 1, true)]),
+  skip_connect: (p, n, C, s) => (s === 1 ? sequential([identity()]) : seq(p, n, [(m) => bn(p, m, C), (m) => conv(p, m, { cin: C, cout: C, k: 1, stride: 2 })])),
+  sep_conv_3x3: bnasSep(3),
+  sep_conv_5x5: bnasSep(5),
+  dil_conv_3x3: bnasDil(3),
+  dil_conv_5x5: bnasDil(5),
+};
+
+export const OPS: Record<Flavour, Record<OpName, OpBuilder>> = { darts: DARTS_OPS, bayesnas: BAYESNAS_OPS };
+
+export function isOpName(s: string): s is OpName {
+  return (OP_NAMES as readonly string[]).includes(s);
+}
+
+/** Closed-form parameter count of an op (checked against instantiation in the tests). */
+export function opParamCount(flavour: Flavour, op: OpName, C: number, stride: number): number {
+  const sep = (k: number) => 2 * (k * k * C + C * C);
+  if (flavour === 'darts') {
+    switch (op) {
+      case 'none': case 'max_pool_3x3': case 'avg_pool_3x3': return 0;
+      case 'skip_connect': return stride === 1 ? 0 : C * C + 2 * C;   // two 1x1 C→C/2 + BN(C)
+      case 'sep_conv_3x3': return sep(3) + 4 * C;
+      case 'sep_conv_5x5': return sep(5) + 4 * C;
+      case 'dil_conv_3x3': return 9 * C + C * C + 2 * C;
+      case 'dil_conv_5x5': return 25 * C + C * C + 2 * C;
+    }
+  }
+  switch (op) {
+    case 'none': throw new Error("the bayesnas flavour has no 'none' op");
+    case 'max_pool_3x3': case 'avg_pool_3x3': return 0;
+    case 'skip_connect': return stride === 1 ? 0 : 2 * C + C * C;
+    case 'sep_conv_3x3': return sep(3) + 4 * C;
+    case 'sep_conv_5x5': return sep(5) + 4 * C;
+    case 'dil_conv_3x3': return 2 * C + 9 * C * C + C * C;
+    case 'dil_conv_5x5': return 2 * C + 25 * C * C + C * C;
+  }
+}

@@ -3,7 +3,8 @@
 // saved, compared with the PyTorch reference and split into variable groups (weights vs switches).
 import { tf } from '../engine/index.js';
 
-export type ParamGroup = 'weights' | 'switches';
+/** weights and switches are trained (separate optimisers); buffers are BN running statistics. */
+export type ParamGroup = 'weights' | 'switches' | 'buffers';
 
 export interface ParamEntry { name: string; variable: tf.Variable; group: ParamGroup }
 
@@ -30,7 +31,7 @@ export class ParamStore {
 
   private add(name: string, value: tf.Tensor, group: ParamGroup): tf.Variable {
     if (this.byName.has(name)) throw new Error(`parameter ${name} defined twice`);
-    const variable = tf.variable(value, true, `${name}#${this.entries.length}`);
+    const variable = tf.variable(value, group !== 'buffers', `${name}#${this.entries.length}`);
     value.dispose();
     const e = { name, variable, group };
     this.entries.push(e);
@@ -57,12 +58,18 @@ export class ParamStore {
     return e.variable;
   }
 
+  /** Variables of a group; without a group, every trainable one (weights and switches). */
   variables(group?: ParamGroup): tf.Variable[] {
-    return this.entries.filter((e) => !group || e.group === group).map((e) => e.variable);
+    return this.select(group).map((e) => e.variable);
   }
 
+  /** Number of trainable scalars (weights + switches), or of one group. */
   count(group?: ParamGroup): number {
-    return this.entries.filter((e) => !group || e.group === group).reduce((a, e) => a + e.variable.size, 0);
+    return this.select(group).reduce((a, e) => a + e.variable.size, 0);
+  }
+
+  select(group?: ParamGroup): ParamEntry[] {
+    return this.entries.filter((e) => (group ? e.group === group : e.group !== 'buffers'));
   }
 
   dispose(): void {

@@ -1,0 +1,125 @@
+// The one-shot supernet over any cell DAG (spec §2): every candidate op on every edge is multiplied
+// by its child switch s_{e,o}; every edge by its origin switch s_e (on the edge output or input, see
+// SpaceSpec.gate). Switches start at 1 and live in the `switches` parameter group, one [E] origin and
+// one [E, O] child variable per cell, so weights and switches train with separate optimisers.
+import { tf } from '../engine/index.js';
+import { bn, conv, factorizedReduce, relu, sequential, type Ctx, type Sequential } from './layers.js';
+import { OPS } from './ops.js';
+import { ParamStore } from './params.js';
+import { concatNodes, reductionCells, type EdgeSpec, type SpaceSpec } from './spaces.js';
+
+export interface EdgeInfo extends EdgeSpec { stride: number; ops: Sequential[] }
+
+export interface CellInfo {
+  index: number;
+  reduction: boolean;
+  /** channels of every node of this cell */
+  C: number;
+  edges: EdgeInfo[];
+  origin: tf.Variable<tf.Rank.R1>;
+  child: tf.Variable<tf.Rank.R2>;
+  preprocess0: Sequential;
+  preprocess1: Sequential;
+}
+
+export interface Supernet {
+  space: SpaceSpec;
+  params: ParamStore;
+  cells: CellInfo[];
+  classes: number;
+  inChannels: number;
+  /** logits [B, classes] */
+  forward(x: tf.Tensor4D, ctx: Ctx): tf.Tensor2D;
+  /** output of each cell (for shape checks and analysis) */
+  forwardCells(x: tf.Tensor4D, ctx: Ctx): { cells: tf.Tensor4D[]; logits: tf.Tensor2D };
+  dispose(): void;
+}
+
+export interface SupernetOptions { classes?: number; inChannels?: number; seed?: number }
+
+function preprocessor(p: ParamStore, name: string, spec: SpaceSpec, cin: number, cout: number, reduce: boolean): Sequential {
+  if (spec.preprocess === 'darts') {
+    if (reduce) return sequential([factorizedReduce(p, name, cin, cout)]);
+    return sequential([relu(), conv(p, `${name}.op.1`, { cin, cout, k: 1 }), bn(p, `${name}.op.2`, cout)]);
+  }
+  // CReduct (official): [1x1 stride-2 conv in→in when the input has twice the resolution], BN, ReLU, 1x1 conv.
+  const layers = reduce ? [conv(p, `${name}.reduce`, { cin, cout: cin, k: 1, stride: 2 })] : [];
+  return sequential([...layers, bn(p, `${name}.bn`, cin), relu(), conv(p, `${name}.conv`, { cin, cout, k: 1 })]);
+}
+
+export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Supernet {
+  const classes = opts.classes ?? 10, inChannels = opts.inChannels ?? 3;
+  const p = new ParamStore(opts.seed ?? 0);
+  const Cstem = space.stemMultiplier * space.C;
+  const stem = sequential(space.stem === 'conv-bn'
+    ? [conv(p, 'stem.0', { cin: inChannels, cout: Cstem, k: 3, padding: 1 }), bn(p, 'stem.1', Cstem)]
+    : [conv(p, 'stem.0', { cin: inChannels, cout: Cstem, k: 3, padding: 1 })]);
+  const reductions = new Set(reductionCells(space));
+  const concat = concatNodes(space);
+  const cells: CellInfo[] = [];
+  let Cpp = Cstem, Cp = Cstem, Ccur = space.C, reductionPrev = false;
+  for (let i = 0; i < space.layers; i++) {
+    const reduction = reductions.has(i);
+    if (reduction) Ccur *= 2;
+    const pre = `cells.${i}`;
+    const preprocess0 = preprocessor(p, `${pre}.preprocess0`, space, Cpp, Ccur, reductionPrev);
+    const preprocess1 = preprocessor(p, `${pre}.preprocess1`, space, Cp, Ccur, false);
+    const edges = (reduction ? space.edges.reduce : space.edges.normal).map((e, ei) => {
+      const stride = reduction && e.source < 2 ? 2 : 1;
+      const ops = space.ops.map((o, oi) => OPS[space.flavour][o](p, `${pre}.edges.${ei}.ops.${oi}`, Ccur, stride));
+      return { ...e, stride, ops };
+    });
+    const origin = p.constant(`${pre}.switch_origin`, [edges.length], 1, 'switches') as tf.Variable<tf.Rank.R1>;
+    const child = p.constant(`${pre}.switch_child`, [edges.length, space.ops.length], 1, 'switches') as tf.Variable<tf.Rank.R2>;
+    cells.push({ index: i, reduction, C: Ccur, edges, origin, child, preprocess0, preprocess1 });
+    Cpp = Cp;
+    Cp = concat.length * Ccur;
+    reductionPrev = reduction;
+  }
+  const headBn = space.head === 'bn-relu-gap-linear' ? bn(p, 'head.bn', Cp) : null;
+  const fcW = p.uniform('classifier.weight', [Cp, classes], Cp) as tf.Variable<tf.Rank.R2>;
+  const fcB = p.uniform('classifier.bias', [classes], Cp) as tf.Variable<tf.Rank.R1>;
+
+  const runCell = (cell: CellInfo, s0: tf.Tensor4D, s1: tf.Tensor4D, ctx: Ctx): tf.Tensor4D => {
+    const states: tf.Tensor4D[] = [cell.preprocess0.forward(s0, ctx), cell.preprocess1.forward(s1, ctx)];
+    const so = tf.unstack(cell.origin);
+    const sc = tf.unstack(cell.child).map((r) => tf.unstack(r));
+    for (let n = 0; n < space.nodes; n++) {
+      const terms: tf.Tensor4D[] = [];
+      cell.edges.forEach((e, ei) => {
+        if (e.node !== n) return;
+        const x = states[e.source];
+        if (space.gate === 'output') {
+          const sum = tf.addN(e.ops.map((op, oi) => tf.mul(op.forward(x, ctx), sc[ei][oi])));
+          terms.push(tf.mul(sum, so[ei]) as tf.Tensor4D);
+        } else {
+          const xg = tf.mul(x, so[ei]) as tf.Tensor4D;
+          terms.push(tf.addN(e.ops.map((op, oi) => tf.mul(op.forward(xg, ctx), sc[ei][oi]))) as tf.Tensor4D);
+        }
+      });
+      states.push(terms.length === 1 ? terms[0] : tf.addN(terms) as tf.Tensor4D);
+    }
+    return tf.concat(concat.map((c) => states[c + 2]), 3) as tf.Tensor4D;
+  };
+
+  const forwardCells = (x: tf.Tensor4D, ctx: Ctx) => {
+    let s0 = stem.forward(x, ctx), s1 = s0;
+    const outs: tf.Tensor4D[] = [];
+    for (const cell of cells) {
+      const out = runCell(cell, s0, s1, ctx);
+      outs.push(out);
+      s0 = s1;
+      s1 = out;
+    }
+    const h = headBn ? tf.relu(headBn.forward(s1, ctx)) : s1;
+    const logits = tf.add(tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, fcW), fcB) as tf.Tensor2D;
+    return { cells: outs, logits };
+  };
+
+  return {
+    space, params: p, cells, classes, inChannels,
+    forward: (x, ctx) => forwardCells(x, ctx).logits,
+    forwardCells,
+    dispose: () => p.dispose(),
+  };
+}
