@@ -1,0 +1,246 @@
+// Supernet training on real data with the BayesNAS schedule (spec §4.2): warm-up epochs that train
+// the weights only on the `train` split, then switch epochs that train weights and switches (two SGD
+// optimisers; no weight decay on switches) on the disjoint `switch` split, with the group penalty
+// λ·ω·||s_g||₂ over the cells of one type (spec §4.1; ω = 1 until the Bayesian update provides it).
+// Each epoch ends with a validation pass (BN running statistics) and a checkpoint, so a run can be
+// resumed exactly at an epoch boundary. Everything lands in a run folder.
+import fs from 'node:fs';
+import path from 'node:path';
+import { engineInfo, tf } from '../engine/index.js';
+import { Sgd } from '../engine/sgd.js';
+import { batches, countBatches, loadDataset, splitTrainingSet, type DatasetName, type Split } from '../data/index.js';
+import { buildSupernet, type Supernet } from '../space/supernet.js';
+import type { SpaceSpec } from '../space/spaces.js';
+import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
+
+export interface TrainConfig {
+  space: SpaceSpec;
+  dataset: DatasetName;
+  seed: number;
+  batch: number;
+  warmupEpochs: number;
+  switchEpochs: number;
+  lr: number;
+  lrSchedule: 'constant' | 'cosine';
+  lrMin: number;
+  momentum: number;
+  weightDecay: number;
+  switchLr: number;
+  switchMomentum: number;
+  lambdaOrigin: number;
+  lambdaChild: number;
+  gradClip: number;
+  /** fractions (<= 1) or counts of the training set: warm-up `train`, `switch` epoch, `val` */
+  sizes: { train: number; switch: number; val: number };
+  augment: { cropPad: number; flip: boolean; cutout: number };
+  /** zero-pad inputs to this size (0 = keep) and replicate to this many channels (0 = keep) */
+  padTo: number;
+  channels: number;
+}
+
+export const DEFAULT_CONFIG: Omit<TrainConfig, 'space' | 'dataset'> = {
+  seed: 0, batch: 32, warmupEpochs: 1, switchEpochs: 1, lr: 0.05, lrSchedule: 'cosine', lrMin: 0.001,
+  momentum: 0.9, weightDecay: 3e-4, switchLr: 0.1, switchMomentum: 0.9, lambdaOrigin: 0, lambdaChild: 0, gradClip: 5,
+  sizes: { train: 0.1, switch: 0.8, val: 0.1 }, augment: { cropPad: 0, flip: false, cutout: 0 }, padTo: 0, channels: 0,
+};
+
+export interface EpochMetrics {
+  epoch: number;
+  phase: 'warmup' | 'switch';
+  trainLoss: number;
+  trainAcc: number;
+  valLoss: number;
+  valAcc: number;
+  imagesPerSecond: number;
+  seconds: number;
+  lr: number;
+}
+
+export interface TrainEvents {
+  onEpochStart?(epoch: number, phase: 'warmup' | 'switch', steps: number): void;
+  onStep?(step: number, m: { loss: number; acc: number; imagesPerSecond: number; lr: number }): void;
+  onEpochEnd?(m: EpochMetrics): void;
+}
+
+export interface TrainResult { runDir: string; epochs: EpochMetrics[]; params: number; switches: number; tensorsPerStep: number }
+
+const phaseOf = (cfg: TrainConfig, epoch: number) => (epoch < cfg.warmupEpochs ? 'warmup' as const : 'switch' as const);
+
+/** Learning rate of epoch e (0-based) under the schedule over all epochs. */
+export function learningRate(cfg: TrainConfig, epoch: number): number {
+  const total = cfg.warmupEpochs + cfg.switchEpochs;
+  if (cfg.lrSchedule === 'constant' || total <= 1) return cfg.lr;
+  return cfg.lrMin + 0.5 * (cfg.lr - cfg.lrMin) * (1 + Math.cos((Math.PI * epoch) / total));
+}
+
+/** Group penalty Σ_T Σ_e λ_o ω ||s_{T,·,e}||₂ + λ_c Σ_o ω ||s_{T,·,e,o}||₂ with ω = 1 (spec §4.1). */
+export function switchPenalty(net: Supernet, lambdaOrigin: number, lambdaChild: number, omega?: { origin: Map<string, tf.Tensor>; child: Map<string, tf.Tensor> }): tf.Scalar {
+  const terms: tf.Tensor[] = [];
+  for (const type of ['normal', 'reduce'] as const) {
+    const cells = net.cells.filter((c) => c.reduction === (type === 'reduce'));
+    if (!cells.length) continue;
+    const norm = (vs: tf.Tensor[]) => tf.sqrt(tf.add(tf.sum(tf.square(tf.stack(vs)), 0), 1e-12));
+    if (lambdaOrigin) {
+      const n = norm(cells.map((c) => c.origin));
+      terms.push(tf.mul(lambdaOrigin, tf.sum(omega ? tf.mul(n, omega.origin.get(type)!) : n)));
+    }
+    if (lambdaChild) {
+      const n = norm(cells.map((c) => c.child));
+      terms.push(tf.mul(lambdaChild, tf.sum(omega ? tf.mul(n, omega.child.get(type)!) : n)));
+    }
+  }
+  return (terms.length ? tf.addN(terms) : tf.scalar(0)) as tf.Scalar;
+}
+
+function paramRows(net: Supernet): TensorRow[] {
+  return net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: e.variable.dataSync() as Float32Array }));
+}
+
+export function loadParams(net: Supernet, file: string): void {
+  const { rows } = readTensorFile(file);
+  const byName = new Map(rows.map((r) => [r.name, r]));
+  for (const e of net.params.entries) {
+    const r = byName.get(e.name);
+    if (!r) throw new Error(`${file}: no tensor named ${e.name}`);
+    if (r.shape.join('x') !== e.variable.shape.join('x')) throw new Error(`${file}: ${e.name} has shape [${r.shape}], the network expects [${e.variable.shape}]`);
+    tf.tidy(() => e.variable.assign(tf.tensor(r.data, r.shape)));
+  }
+}
+
+async function saveCheckpoint(dir: string, net: Supernet, opts: Sgd[], epochDone: number): Promise<void> {
+  const ck = path.join(dir, 'checkpoint');
+  writeTensorFile(path.join(ck, 'params.arrow'), paramRows(net), { kind: 'supernet-params' });
+  const optRows: TensorRow[] = [];
+  for (const [i, o] of opts.entries()) {
+    for (const w of await o.state()) optRows.push({ name: `${i}/${w.name}`, shape: w.tensor.shape, data: Float32Array.from(w.tensor.dataSync()) });
+  }
+  writeTensorFile(path.join(ck, 'optimizer.arrow'), optRows, { kind: 'sgd-state' });
+  const tmp = path.join(ck, 'state.json.tmp');
+  fs.writeFileSync(tmp, JSON.stringify({ epochDone, savedAt: new Date().toISOString() }, null, 2));
+  fs.renameSync(tmp, path.join(ck, 'state.json'));
+}
+
+async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<number> {
+  const ck = path.join(dir, 'checkpoint');
+  const stateFile = path.join(ck, 'state.json');
+  if (!fs.existsSync(stateFile)) throw new Error(`${dir}: no checkpoint to resume from (checkpoint/state.json is missing)`);
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { epochDone: number };
+  loadParams(net, path.join(ck, 'params.arrow'));
+  const { rows } = readTensorFile(path.join(ck, 'optimizer.arrow'));
+  for (const [i, o] of opts.entries()) {
+    const mine = rows.filter((r) => r.name.startsWith(`${i}/`));
+    await o.restore(mine.map((r) => ({ name: r.name.slice(String(i).length + 1), tensor: tf.tensor(r.data, r.shape) })));
+  }
+  return state.epochDone;
+}
+
+function evaluate(net: Supernet, split: Split, cfg: TrainConfig): { loss: number; acc: number } {
+  let loss = 0, correct = 0, n = 0;
+  for (const b of batches(split, { batchSize: Math.max(cfg.batch, 64), padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
+    const [l, c] = tf.tidy(() => {
+      const logits = net.forward(b.x, { training: false });
+      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits, undefined, undefined, tf.Reduction.SUM);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32'));
+      return [ce.dataSync()[0], hits.dataSync()[0]];
+    });
+    loss += l; correct += c; n += b.size;
+    tf.dispose([b.x, b.y]);
+  }
+  return { loss: n ? loss / n : NaN, acc: n ? correct / n : NaN };
+}
+
+/**
+ * Trains a supernet. With `resume`, `runDir` must hold a previous run's config.json and checkpoint;
+ * training continues after the last completed epoch.
+ */
+export async function trainSupernet(cfg: TrainConfig, runDir: string, events: TrainEvents = {}, resume = false): Promise<TrainResult> {
+  fs.mkdirSync(runDir, { recursive: true });
+  const data = loadDataset(cfg.dataset);
+  const splits = splitTrainingSet(data.train, { seed: cfg.seed, sizes: cfg.sizes });
+  if (!splits.train.n && cfg.warmupEpochs) throw new Error('the warm-up split is empty: raise --train-size');
+  if (!splits.switch.n && cfg.switchEpochs) throw new Error('the switch split is empty: raise --switch-size');
+  const inChannels = cfg.channels || data.train.channels;
+  const net = buildSupernet(cfg.space, { classes: data.classes.length, inChannels, seed: cfg.seed });
+  const wOpt = new Sgd(net.params.variables('weights'), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+  const sOpt = new Sgd(net.params.variables('switches'), { lr: cfg.switchLr, momentum: cfg.switchMomentum, weightDecay: 0 });
+  const metricsFile = path.join(runDir, 'metrics.jsonl');
+  let startEpoch = 0;
+  if (resume) {
+    startEpoch = (await loadCheckpoint(runDir, net, [wOpt, sOpt])) + 1;
+  } else {
+    fs.writeFileSync(path.join(runDir, 'config.json'), `${JSON.stringify({
+      command: 'supernet train', config: cfg, engine: engineInfo(), node: process.version, createdAt: new Date().toISOString(),
+      splitSizes: { train: splits.train.n, switch: splits.switch.n, val: splits.val.n, test: data.test.n },
+      params: net.params.count('weights'), switches: net.params.count('switches'),
+    }, null, 2)}\n`);
+    fs.writeFileSync(metricsFile, '');
+  }
+  const log = (o: object) => fs.appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
+  const epochs: EpochMetrics[] = [];
+  let tensorsPerStep = 0;
+  const total = cfg.warmupEpochs + cfg.switchEpochs;
+  try {
+    for (let epoch = startEpoch; epoch < total; epoch++) {
+      const phase = phaseOf(cfg, epoch);
+      const split = phase === 'warmup' ? splits.train : splits.switch;
+      const lr = learningRate(cfg, epoch);
+      wOpt.lr = lr;
+      const vars = phase === 'warmup' ? wOpt.vars : [...wOpt.vars, ...sOpt.vars];
+      const steps = countBatches(split.n, cfg.batch, true);
+      events.onEpochStart?.(epoch, phase, steps);
+      const augment = cfg.augment.cropPad || cfg.augment.flip || (cfg.augment.cutout && phase === 'warmup')
+        ? { cropPad: cfg.augment.cropPad, flip: cfg.augment.flip, cutout: phase === 'warmup' ? cfg.augment.cutout : 0 } : false;
+      const t0 = performance.now();
+      let lossSum = 0, hits = 0, seen = 0, step = 0, countAfterFirst = -1;
+      for (const b of batches(split, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch, augment, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
+        let hitsT: tf.Tensor | null = null;
+        const loss = tf.tidy(() => {
+          const { value, grads } = tf.variableGrads(() => {
+            const logits = net.forward(b.x, { training: true });
+            hitsT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32')));
+            const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits) as tf.Scalar;
+            return phase === 'switch' && (cfg.lambdaOrigin || cfg.lambdaChild) ? tf.add(ce, switchPenalty(net, cfg.lambdaOrigin, cfg.lambdaChild)) as tf.Scalar : ce;
+          }, vars);
+          if (cfg.gradClip) {   // clip the weights' gradient norm (DARTS: 5); switches are not clipped
+            const wg = wOpt.vars.map((v) => grads[v.name]).filter(Boolean);
+            const norm = tf.sqrt(tf.addN(wg.map((g) => tf.sum(tf.square(g)))));
+            const scale = tf.minimum(1, tf.div(cfg.gradClip, tf.add(norm, 1e-6)));
+            for (const v of wOpt.vars) if (grads[v.name]) grads[v.name] = tf.mul(grads[v.name], scale);
+          }
+          wOpt.apply(grads);
+          if (phase === 'switch') sOpt.apply(grads);
+          return value.dataSync()[0];
+        });
+        hits += (hitsT as tf.Tensor | null)?.dataSync()[0] ?? 0;
+        (hitsT as tf.Tensor | null)?.dispose();
+        tf.dispose([b.x, b.y]);
+        if (!Number.isFinite(loss)) {
+          throw new Error(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr}); the last checkpoint in ${runDir}/checkpoint is intact — lower --lr and resume`);
+        }
+        lossSum += loss * b.size; seen += b.size; step++;
+        if (step === 1) countAfterFirst = tf.memory().numTensors;
+        if (step === steps) tensorsPerStep = steps > 1 ? (tf.memory().numTensors - countAfterFirst) / (steps - 1) : 0;
+        const ips = seen / ((performance.now() - t0) / 1000);
+        events.onStep?.(step, { loss: lossSum / seen, acc: hits / Math.max(seen, 1), imagesPerSecond: ips, lr });
+        if (step % 20 === 0 || step === steps) log({ type: 'step', epoch: epoch + 1, phase, step, loss, lr, imagesPerSecond: ips });
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const val = evaluate(net, splits.val, cfg);
+      const m: EpochMetrics = { epoch: epoch + 1, phase, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), valLoss: val.loss, valAcc: val.acc, imagesPerSecond: seen / seconds, seconds, lr };
+      epochs.push(m);
+      log({ type: 'epoch', ...m });
+      await saveCheckpoint(runDir, net, [wOpt, sOpt], epoch);
+      events.onEpochEnd?.(m);
+    }
+    writeTensorFile(path.join(runDir, 'weights.arrow'), paramRows(net).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
+    writeTensorFile(path.join(runDir, 'switches.arrow'), net.cells.flatMap((c) => [
+      { name: `cells.${c.index}.switch_origin`, group: c.reduction ? 'reduce' : 'normal', shape: c.origin.shape, data: c.origin.dataSync() as Float32Array },
+      { name: `cells.${c.index}.switch_child`, group: c.reduction ? 'reduce' : 'normal', shape: c.child.shape, data: c.child.dataSync() as Float32Array },
+    ]), { kind: 'switches', ops: cfg.space.ops.join(',') });
+    return { runDir, epochs, params: net.params.count('weights'), switches: net.params.count('switches'), tensorsPerStep };
+  } finally {
+    wOpt.dispose();
+    sOpt.dispose();
+    net.dispose();
+  }
+}
