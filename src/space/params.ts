@@ -20,7 +20,11 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+let storeCounter = 0;
+
 export class ParamStore {
+  /** tfjs registers variables by name globally; this prefix keeps several stores apart */
+  private readonly uid = `p${storeCounter++}`;
   readonly entries: ParamEntry[] = [];
   private readonly byName = new Map<string, ParamEntry>();
   private readonly rand: () => number;
@@ -31,7 +35,7 @@ export class ParamStore {
 
   private add(name: string, value: tf.Tensor, group: ParamGroup): tf.Variable {
     if (this.byName.has(name)) throw new Error(`parameter ${name} defined twice`);
-    const variable = tf.variable(value, group !== 'buffers', `${name}#${this.entries.length}`);
+    const variable = tf.variable(value, group !== 'buffers', `${this.uid}/${name}`);
     value.dispose();
     const e = { name, variable, group };
     this.entries.push(e);
