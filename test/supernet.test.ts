@@ -157,7 +157,7 @@ for (const space of [tiny(DARTS_SPACE), tiny(BAYESNAS_SPACE, { gate: 'input' })]
     const run = async (b: string) => {
       await tf.setBackend(b);
       const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(labels, net.forward(x, { training: true })) as tf.Scalar, vars);
-      return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync()) };
+      return { loss: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync() as Float32Array) };
     };
     const a = await run('cpu');
     const b = await run('tensorflow');

@@ -3,21 +3,27 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { initEngine } from '../engine/index.js';
 import { benchEngine } from '../bench/engine.js';
-import { intFlag, parse, UsageError } from './args.js';
+import { benchSupernet } from '../bench/supernet.js';
+import { choiceFlag, intFlag, parse, UsageError, type Values } from './args.js';
 import { progress } from './progress.js';
 
-export const summary = 'benchmarks against PyTorch, measured side by side (engine)';
-export const usage = `bayesnas bench engine [options]
+export const summary = 'benchmarks against PyTorch, measured side by side (engine, supernet)';
+export const usage = `bayesnas bench engine|supernet [options]
 
   engine   one training step (forward, backward, SGD update) of a supernet slice: batch of 32x32x3,
            stem to 16 channels, a stride-1 and a stride-2 mixed edge of the 7 DARTS ops each gated
            by a scalar switch, global pool, dense 10. TensorFlow.js (the selected backend) and
            PyTorch CPU (python-ref) alternate step by step in one run; medians and the ratio
            tfjs/PyTorch are printed (goal: at most 1.5).
+  supernet training steps of the DARTS-space supernet (8 cells, C=16, batch 64) at a reduced input
+           size (16x16x3), tfjs vs the same network in PyTorch CPU, alternating; images per second
+           of each and the ratio of step times (goal: at most 1.5).
 
 Options:
-  --batch N        batch size (32)
-  --size N         input height and width (32)
+  --batch N        batch size (engine 32, supernet 64)
+  --size N         input height and width (engine 32, supernet 16)
+  --space NAME     supernet: darts | bayesnas (darts)
+  --C N --layers N supernet: channels and cells (16, 8)
   --steps N        timed steps per framework (15)
   --warmup N       untimed steps first (3)
   --threads N      PyTorch intra-op threads (2)
@@ -30,11 +36,13 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     batch: { type: 'string' }, size: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, 'no-pytorch': { type: 'boolean' }, out: { type: 'string' },
+    space: { type: 'string' }, C: { type: 'string' }, layers: { type: 'string' },
   });
   if (values.help || positionals.length === 0) { console.log(usage); return values.help ? 0 : 2; }
   const what = positionals[0];
-  if (what !== 'engine') throw new UsageError(`unknown benchmark '${what}' (available: engine)`);
+  if (what !== 'engine' && what !== 'supernet') throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet)`);
   const engine = await initEngine();
+  if (what === 'supernet') return runSupernet(values, engine.backend);
   const o = {
     batch: intFlag(values, 'batch', 32, 1), size: intFlag(values, 'size', 32, 4), steps: intFlag(values, 'steps', 15, 1),
     warmup: intFlag(values, 'warmup', 3, 0), threads: intFlag(values, 'threads', 2, 1), seed: intFlag(values, 'seed', 0),
@@ -43,10 +51,7 @@ export async function run(argv: string[]): Promise<number> {
   const bar = progress('bench engine', o.steps, { quiet: !!values.json });
   const r = await benchEngine(o, (i) => bar.update(i));
   bar.stop();
-  if (values.out) {
-    fs.mkdirSync(path.dirname(path.resolve(String(values.out))), { recursive: true });
-    fs.writeFileSync(String(values.out), `${JSON.stringify(r, null, 2)}\n`);
-  }
+  writeOut(values, r);
   if (values.json) {
     console.log(JSON.stringify(r, null, 2));
   } else {
@@ -55,6 +60,36 @@ export async function run(argv: string[]): Promise<number> {
     if (r.pytorch) {
       console.log(`pytorch ${r.pytorch.torch} (${r.pytorch.threads} threads): median ${r.pytorch.medianMs.toFixed(1)} ms/step, ${r.pytorch.params} params`);
       console.log(`ratio tfjs/pytorch: ${r.ratio!.toFixed(2)} (goal <= 1.5)`);
+    }
+  }
+  return 0;
+}
+
+function writeOut(values: Values, r: unknown) {
+  if (!values.out) return;
+  fs.mkdirSync(path.dirname(path.resolve(String(values.out))), { recursive: true });
+  fs.writeFileSync(String(values.out), `${JSON.stringify(r, null, 2)}\n`);
+}
+
+async function runSupernet(values: Values, backend: string): Promise<number> {
+  const space = choiceFlag(values, 'space', ['darts', 'bayesnas'] as const, 'darts');
+  const o = {
+    space, batch: intFlag(values, 'batch', 64, 1), size: intFlag(values, 'size', 16, 4), C: intFlag(values, 'C', 16, 2),
+    layers: intFlag(values, 'layers', 8, 1), steps: intFlag(values, 'steps', 5, 1), warmup: intFlag(values, 'warmup', 1, 0),
+    threads: intFlag(values, 'threads', 2, 1), seed: intFlag(values, 'seed', 0), pytorch: !values['no-pytorch'],
+  };
+  const bar = progress('bench supernet', o.steps, { quiet: !!values.json });
+  const r = await benchSupernet(o, (i) => bar.update(i));
+  bar.stop();
+  writeOut(values, r);
+  if (values.json) {
+    console.log(JSON.stringify(r, null, 2));
+  } else {
+    console.log(`workload: ${r.workload}`);
+    console.log(`tfjs (${backend}): median ${r.tfjs.medianMs.toFixed(0)} ms/step, ${r.tfjs.imagesPerSecond.toFixed(1)} images/s, ${r.tfjs.params} params`);
+    if (r.pytorch) {
+      console.log(`pytorch ${r.pytorch.torch}: median ${r.pytorch.medianMs.toFixed(0)} ms/step, ${r.pytorch.imagesPerSecond.toFixed(1)} images/s, ${r.pytorch.params} params`);
+      console.log(`ratio tfjs/pytorch (step time): ${r.ratio!.toFixed(2)} (goal <= 1.5)`);
     }
   }
   return 0;
