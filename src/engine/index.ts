@@ -53,7 +53,11 @@ async function loadNative(): Promise<{ pkg: string; version: string; gpu: boolea
       if (pkg === '@tensorflow/tfjs-node') errors.push(`${pkg} has no compiled addon (run \`npm run setup\`)`);
       continue;
     }
+    // tfjs-node locates its addon with node-pre-gyp, which parses process.argv (a user's `--C 8`
+    // reads as its `-C <dir>`); hide our command line while it loads.
+    const argv = process.argv;
     try {
+      process.argv = argv.slice(0, 2);
       require(pkg);
       const backend = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null;
       if (!backend) throw new Error('the package loaded but registered no `tensorflow` backend');
@@ -61,6 +65,8 @@ async function loadNative(): Promise<{ pkg: string; version: string; gpu: boolea
       return { pkg, version, gpu: pkg.endsWith('-gpu') };
     } catch (e) {
       errors.push(`${pkg}: ${(e as Error).message.split('\n')[0]}`);
+    } finally {
+      process.argv = argv;
     }
   }
   return errors.join('; ');
