@@ -19,6 +19,12 @@ test.serial('native TensorFlow engine is selected where it was built', (t) => {
   t.false(info.degraded);
 });
 
+test.serial('a command line with -C-like flags does not derail the native addon lookup', async (t) => {
+  if (info.backend !== 'tensorflow') return t.pass('native engine not built');
+  const r = await execa('node', ['--import=tsx', 'test/helpers/print-backend.ts', '--C', '8', '--layers', '3']);
+  t.is(JSON.parse(r.stdout).backend, 'tensorflow');
+});
+
 test.serial('an unknown BAYESNAS_BACKEND is a clear error', async (t) => {
   const r = await execa('node', ['--import=tsx', '-e', "import('./src/engine/index.ts').then(m => m.initEngine()).catch(e => { console.error(e.message); process.exit(3); })"],
     { env: { BAYESNAS_BACKEND: 'tpu' }, reject: false });
