@@ -5,10 +5,33 @@
 import { tf } from '../engine/index.js';
 import * as ops from '../engine/ops.js';
 import type { ParamStore } from './params.js';
+import { vjp, type HessianTape } from '../hessian/tape.js';
 
 export interface Ctx {
   /** training-mode batch norm (batch statistics, running statistics updated) */
   training: boolean;
+  /** when set, every module records its diagonal-Hessian rule (spec §6.3) */
+  tape?: HessianTape;
+}
+
+/** Records the rule of a module on the tape, if there is one. */
+function rec(ctx: Ctx, inputs: tf.Tensor[], output: tf.Tensor, rule: (Hy: tf.Tensor) => Array<tf.Tensor | null>) {
+  ctx.tape?.record(inputs, output, rule);
+}
+
+/** Concat along channels; rule (p): split H_y into the inputs' channel blocks. */
+export function concatChannels(xs: tf.Tensor4D[], ctx: Ctx): tf.Tensor4D {
+  const y = tf.concat(xs, 3) as tf.Tensor4D;
+  rec(ctx, xs, y, (Hy) => tf.split(Hy, xs.map((x) => x.shape[3]), 3));
+  return y;
+}
+
+/** Sum node; rule (n): every branch gets H_y. */
+export function sumNode(xs: tf.Tensor4D[], ctx: Ctx): tf.Tensor4D {
+  if (xs.length === 1) return xs[0];
+  const y = tf.addN(xs) as tf.Tensor4D;
+  rec(ctx, xs, y, (Hy) => xs.map(() => Hy));
+  return y;
 }
 
 export type LayerSpec =
@@ -42,10 +65,12 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
     params: affine ? 2 * C : 0,
     forward(x, ctx) {
       if (!ctx.training) {
-        const y = tf.batchNorm(x, rm, rv, b ?? tf.zeros([C]), g ?? tf.ones([C]), BN_EPS);
-        return y as tf.Tensor4D;
+        const y = tf.batchNorm(x, rm, rv, b ?? tf.zeros([C]), g ?? tf.ones([C]), BN_EPS) as tf.Tensor4D;
+        rec(ctx, [x], y, bnRule(ctx, name, x, g, rm, rv));
+        return y;
       }
       const r = ops.batchNorm(x, g, b, BN_EPS);
+      rec(ctx, [x], r.y, bnRule(ctx, name, x, g, r.mean, r.variance));
       const n = x.size / C;
       tf.tidy(() => {
         rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(r.mean, BN_MOMENTUM)));
@@ -56,6 +81,22 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
   };
 }
 
+/**
+ * BN rule (f): statistics frozen at the values the forward used, H_x = g²/(σ²+ε) · H_y per channel.
+ * Weight Hessians (§6.6): H_g = Σ x̂² H_y, H_b = Σ H_y over batch and positions.
+ */
+function bnRule(ctx: Ctx, name: string, x: tf.Tensor, g: tf.Tensor1D | null, mean: tf.Tensor1D, variance: tf.Tensor1D) {
+  return (Hy: tf.Tensor) => {
+    const inv = tf.div(1, tf.add(variance, BN_EPS));
+    if (g && ctx.tape?.opts.weights) {
+      const axes = [0, 1, 2];
+      ctx.tape.addWeight(`${name}.weight`, tf.sum(tf.mul(tf.mul(tf.square(tf.sub(x, mean)), inv), Hy), axes));
+      ctx.tape.addWeight(`${name}.bias`, tf.sum(Hy, axes));
+    }
+    return [tf.mul(Hy, g ? tf.mul(tf.square(g), inv) : inv)];
+  };
+}
+
 /** Conv weight [k, k, cin, cout] (depthwise [k, k, C, 1]) with PyTorch's default initialisation. */
 export function conv(p: ParamStore, name: string, o: { cin: number; cout: number; k: number; stride?: number; padding?: number; dilation?: number; depthwise?: boolean }): Layer {
   const { cin, cout, k } = o;
@@ -63,26 +104,68 @@ export function conv(p: ParamStore, name: string, o: { cin: number; cout: number
   if (depthwise && cin !== cout) throw new Error(`${name}: a depthwise conv needs cin = cout (got ${cin}, ${cout})`);
   const w = (depthwise ? p.uniform(`${name}.weight`, [k, k, cin, 1], k * k) : p.uniform(`${name}.weight`, [k, k, cin, cout], k * k * cin)) as tf.Variable<tf.Rank.R4>;
   const f = depthwise ? ops.depthwiseConv2d : ops.conv2d;
+  const o2 = { stride, padding, dilation };
   return {
     spec: { kind: 'conv', cin, cout, k, stride, padding, dilation, depthwise },
     params: w.size,
-    forward: (x) => f(x, w, { stride, padding, dilation }),
+    forward: (x, ctx) => {
+      const y = f(x, w, o2);
+      // rule (h): the input-gradient (transposed) convolution of H_y with the squared kernel;
+      // weights (§6.6): the filter gradient with x² in place of x and H_y in place of dy
+      rec(ctx, [x], y, (Hy) => {
+        if (ctx.tape?.opts.weights) ctx.tape.addWeight(`${name}.weight`, vjp((ww) => f(tf.square(x) as tf.Tensor4D, ww as tf.Tensor4D, o2), w, Hy));
+        return [vjp((xx) => f(xx as tf.Tensor4D, tf.square(w) as tf.Tensor4D, o2), x, Hy)];
+      });
+      return y;
+    },
   };
 }
 
-export const relu: () => Layer = () => ({ spec: { kind: 'relu' }, params: 0, forward: (x) => tf.relu(x) });
+/** ReLU; rule (e): H_x = 1[x>0] ⊙ H_y (no second-derivative term). */
+export function reluFwd(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D {
+  const y = tf.relu(x);
+  rec(ctx, [x], y, (Hy) => [tf.mul(Hy, tf.step(x))]);
+  return y;
+}
+export const relu: () => Layer = () => ({ spec: { kind: 'relu' }, params: 0, forward: reluFwd });
 export const identity: () => Layer = () => ({ spec: { kind: 'identity' }, params: 0, forward: (x) => x });
 
 export function zero(stride: number): Layer {
-  return { spec: { kind: 'zero', stride }, params: 0, forward: (x) => tf.zerosLike(ops.subsample2d(x, stride)) };
+  return { spec: { kind: 'zero', stride }, params: 0, forward: (x) => tf.zerosLike(ops.subsample2d(x, stride)) };   // no curvature flows back
 }
 
 export function maxPool(k: number, stride: number, padding: number, padValue = -Infinity): Layer {
-  return { spec: { kind: 'max_pool', k, stride, padding, padValue }, params: 0, forward: (x) => ops.maxPool2d(x, k, stride, padding, padValue) };
+  const f = (x: tf.Tensor4D) => ops.maxPool2d(x, k, stride, padding, padValue);
+  return {
+    spec: { kind: 'max_pool', k, stride, padding, padValue }, params: 0,
+    forward(x, ctx) {
+      const y = f(x);
+      // rule (k): scatter-add H_y to each window's argmax = the pool's own VJP applied to H_y
+      rec(ctx, [x], y, (Hy) => [vjp((a) => f(a as tf.Tensor4D), x, Hy)]);
+      return y;
+    },
+  };
 }
 
 export function avgPool(k: number, stride: number, padding: number, countIncludePad: boolean): Layer {
-  return { spec: { kind: 'avg_pool', k, stride, padding, countIncludePad }, params: 0, forward: (x) => ops.avgPool2d(x, k, stride, padding, countIncludePad) };
+  const f = (x: tf.Tensor4D) => ops.avgPool2d(x, k, stride, padding, countIncludePad);
+  return {
+    spec: { kind: 'avg_pool', k, stride, padding, countIncludePad }, params: 0,
+    forward(x, ctx) {
+      const y = f(x);
+      // rule (l): Σ_p H_y[p] / div(p)²; the VJP divides once, so feed it H_y / div
+      rec(ctx, [x], y, (Hy) => {
+        let div: tf.Tensor = tf.scalar(k * k);
+        if (!countIncludePad && padding) {
+          const [, H, W] = x.shape;
+          const ones = tf.pad(tf.ones([1, H, W, 1]), [[0, 0], [padding, padding], [padding, padding], [0, 0]]) as tf.Tensor4D;
+          div = tf.mul(tf.avgPool(ones, k, stride, 'valid'), k * k);
+        }
+        return [vjp((a) => f(a as tf.Tensor4D), x, tf.div(Hy, div))];
+      });
+      return y;
+    },
+  };
 }
 
 /** DARTS FactorizedReduce: ReLU; 1x1 stride-2 convs on x and on x shifted by one pixel; concat; BN. */
@@ -95,10 +178,12 @@ export function factorizedReduce(p: ParamStore, name: string, cin: number, cout:
     spec: { kind: 'factorized_reduce', cin, cout },
     params: c1.params + c2.params + norm.params,
     forward(x, ctx) {
-      const r = tf.relu(x);
+      // rule (r): split, conv rules, shift the second half back by (1,1), add; ReLU and BN rules around
+      const r = reluFwd(x, ctx);
       const [B, H, W, C] = r.shape;
       const shifted = tf.slice(r, [0, 1, 1, 0], [B, H - 1, W - 1, C]);
-      return norm.forward(tf.concat([c1.forward(r, ctx), c2.forward(shifted, ctx)], 3) as tf.Tensor4D, ctx);
+      rec(ctx, [r], shifted, (Hy) => [tf.pad(Hy, [[0, 0], [1, 0], [1, 0], [0, 0]])]);
+      return norm.forward(concatChannels([c1.forward(r, ctx), c2.forward(shifted, ctx)], ctx), ctx);
     },
   };
 }

@@ -3,7 +3,7 @@
 // SpaceSpec.gate). Switches start at 1 and live in the `switches` parameter group, one [E] origin and
 // one [E, O] child variable per cell, so weights and switches train with separate optimisers.
 import { tf } from '../engine/index.js';
-import { bn, conv, factorizedReduce, relu, sequential, type Ctx, type Sequential } from './layers.js';
+import { bn, concatChannels, conv, factorizedReduce, relu, reluFwd, sequential, sumNode, type Ctx, type Sequential } from './layers.js';
 import { OPS } from './ops.js';
 import { ParamStore } from './params.js';
 import { concatNodes, reductionCells, type EdgeSpec, type SpaceSpec } from './spaces.js';
@@ -31,7 +31,9 @@ export interface Supernet {
   /** logits [B, classes] */
   forward(x: tf.Tensor4D, ctx: Ctx): tf.Tensor2D;
   /** output of each cell (for shape checks and analysis) */
-  forwardCells(x: tf.Tensor4D, ctx: Ctx): { cells: tf.Tensor4D[]; logits: tf.Tensor2D };
+  forwardCells(x: tf.Tensor4D, ctx: Ctx): { cells: tf.Tensor4D[]; features: tf.Tensor2D; logits: tf.Tensor2D };
+  /** classifier weight [features, classes] */
+  classifier: tf.Variable<tf.Rank.R2>;
   dispose(): void;
 }
 
@@ -80,26 +82,29 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
   const fcW = p.uniform('classifier.weight', [Cp, classes], Cp) as tf.Variable<tf.Rank.R2>;
   const fcB = p.uniform('classifier.bias', [classes], Cp) as tf.Variable<tf.Rank.R1>;
 
+  // Gates record h_s on the tape under `cells.<i>.origin.<e>` and `cells.<i>.child.<e>.<o>`.
+  const gate = (ctx: Ctx, key: string, z: tf.Tensor4D, s: tf.Scalar) => {
+    const y = tf.mul(z, s) as tf.Tensor4D;
+    ctx.tape?.gate(key, z, s, y);
+    return y;
+  };
   const runCell = (cell: CellInfo, s0: tf.Tensor4D, s1: tf.Tensor4D, ctx: Ctx): tf.Tensor4D => {
     const states: tf.Tensor4D[] = [cell.preprocess0.forward(s0, ctx), cell.preprocess1.forward(s1, ctx)];
-    const so = tf.unstack(cell.origin);
-    const sc = tf.unstack(cell.child).map((r) => tf.unstack(r));
+    const so = tf.unstack(cell.origin) as tf.Scalar[];
+    const sc = tf.unstack(cell.child).map((r) => tf.unstack(r)) as tf.Scalar[][];
+    const key = `cells.${cell.index}`;
     for (let n = 0; n < space.nodes; n++) {
       const terms: tf.Tensor4D[] = [];
       cell.edges.forEach((e, ei) => {
         if (e.node !== n) return;
         const x = states[e.source];
-        if (space.gate === 'output') {
-          const sum = tf.addN(e.ops.map((op, oi) => tf.mul(op.forward(x, ctx), sc[ei][oi])));
-          terms.push(tf.mul(sum, so[ei]) as tf.Tensor4D);
-        } else {
-          const xg = tf.mul(x, so[ei]) as tf.Tensor4D;
-          terms.push(tf.addN(e.ops.map((op, oi) => tf.mul(op.forward(xg, ctx), sc[ei][oi]))) as tf.Tensor4D);
-        }
+        const child = (inp: tf.Tensor4D) => sumNode(e.ops.map((op, oi) => gate(ctx, `${key}.child.${ei}.${oi}`, op.forward(inp, ctx), sc[ei][oi])), ctx);
+        if (space.gate === 'output') terms.push(gate(ctx, `${key}.origin.${ei}`, child(x), so[ei]));
+        else terms.push(child(gate(ctx, `${key}.origin.${ei}`, x, so[ei])));
       });
-      states.push(terms.length === 1 ? terms[0] : tf.addN(terms) as tf.Tensor4D);
+      states.push(sumNode(terms, ctx));
     }
-    return tf.concat(concat.map((c) => states[c + 2]), 3) as tf.Tensor4D;
+    return concatChannels(concat.map((c) => states[c + 2]), ctx);
   };
 
   const forwardCells = (x: tf.Tensor4D, ctx: Ctx) => {
@@ -111,15 +116,28 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
       s0 = s1;
       s1 = out;
     }
-    const h = headBn ? tf.relu(headBn.forward(s1, ctx)) : s1;
-    const logits = tf.add(tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, fcW), fcB) as tf.Tensor2D;
-    return { cells: outs, logits };
+    const h = headBn ? reluFwd(headBn.forward(s1, ctx), ctx) : s1;
+    const features = tf.mean(h, [1, 2]) as tf.Tensor2D;
+    const P = h.shape[1] * h.shape[2];
+    // rule (d): global average pool, H_x = H_a / P² broadcast over positions
+    ctx.tape?.record([h], features, (Ha) => [tf.mul(tf.ones(h.shape), tf.reshape(tf.div(Ha, P * P), [h.shape[0], 1, 1, h.shape[3]]))]);
+    const logits = tf.add(tf.matMul(features, fcW), fcB) as tf.Tensor2D;
+    // rule (b): H_a[n,f] = Σ_k W_fk² H_u[n,k]; weights (§6.6): H_W = (a²)ᵀ H_u, H_b = Σ_n H_u
+    ctx.tape?.record([features], logits, (Hu) => {
+      if (ctx.tape?.opts.weights) {
+        ctx.tape.addWeight('classifier.weight', tf.matMul(tf.square(features), Hu, true, false));
+        ctx.tape.addWeight('classifier.bias', tf.sum(Hu, 0));
+      }
+      return [tf.matMul(Hu, tf.square(fcW), false, true)];
+    });
+    return { cells: outs, features, logits };
   };
 
   return {
     space, params: p, cells, classes, inChannels,
     forward: (x, ctx) => forwardCells(x, ctx).logits,
     forwardCells,
+    classifier: fcW,
     dispose: () => p.dispose(),
   };
 }

@@ -1,0 +1,110 @@
+// Diagonal-Hessian tape (spec §6.4). A forward pass with `ctx.tape` set records, for every module,
+// its input and output tensors and its rule H_y ↦ H_x (spec §6.3); `backward` then visits the
+// records in reverse order, seeds the loss Hessian at the logits, adds each rule's results into
+// the accumulators of the input tensors (sum, fan-out and concat rules n, o, p fall out of this),
+// and gates add h_s into their switch accumulators. Per-sample mode: every H has the shape of its
+// activation, batch dimension included.
+import { tf } from '../engine/index.js';
+
+export type Rule = (Hy: tf.Tensor) => Array<tf.Tensor | null>;
+
+interface Rec { inputs: tf.Tensor[]; output: tf.Tensor; rule: Rule }
+
+/** A switch accumulator key: any string the caller chooses (e.g. `cells.3.child.5.2`). */
+export type SwitchKey = string;
+
+export interface TapeOptions {
+  /** also compute diagonal weight Hessians (spec §6.6) */
+  weights?: boolean;
+}
+
+export class HessianTape {
+  private readonly recs: Rec[] = [];
+  private readonly switchTerms = new Map<SwitchKey, tf.Tensor[]>();
+  private readonly weightTerms = new Map<string, tf.Tensor[]>();
+  constructor(readonly opts: TapeOptions = {}) {}
+
+  /** Records a module; `rule` maps the output's H to one H per input (null: no curvature flows there). */
+  record(inputs: tf.Tensor[], output: tf.Tensor, rule: Rule): void {
+    if (inputs.some((x) => x.id === output.id)) return;   // identity: same tensor, nothing to do
+    this.recs.push({ inputs, output, rule });
+  }
+
+  /** Gate y = s·z: h_s += Σ z² ⊙ H_y (spec §6.3 m); H_z = s² H_y. */
+  gate(key: SwitchKey, z: tf.Tensor, s: tf.Tensor, y: tf.Tensor): void {
+    this.record([z], y, (Hy) => {
+      this.addSwitch(key, tf.sum(tf.mul(tf.square(z), Hy)));
+      return [tf.mul(tf.square(s), Hy)];
+    });
+  }
+
+  addSwitch(key: SwitchKey, h: tf.Tensor): void {
+    const list = this.switchTerms.get(key);
+    if (list) list.push(h); else this.switchTerms.set(key, [h]);
+  }
+
+  addWeight(name: string, h: tf.Tensor): void {
+    const list = this.weightTerms.get(name);
+    if (list) list.push(h); else this.weightTerms.set(name, [h]);
+  }
+
+  /**
+   * Reverse sweep from `output` (the logits) seeded with `Hout`. Returns the H of every recorded tensor
+   * that received curvature (by tensor id). Switch and weight sums are read with `switchHessians()`
+   * and `weightHessians()`.
+   */
+  backward(output: tf.Tensor, Hout: tf.Tensor): Map<number, tf.Tensor> {
+    const H = new Map<number, tf.Tensor>([[output.id, Hout]]);
+    for (let i = this.recs.length - 1; i >= 0; i--) {
+      const r = this.recs[i];
+      const Hy = H.get(r.output.id);
+      if (!Hy) continue;
+      const Hx = r.rule(Hy);
+      r.inputs.forEach((x, j) => {
+        const h = Hx[j];
+        if (!h) return;
+        if (h.shape.join() !== x.shape.join()) throw new Error(`Hessian rule output ${j} has shape [${h.shape}] for an input of shape [${x.shape}]`);
+        const prev = H.get(x.id);
+        H.set(x.id, prev ? tf.add(prev, h) : h);
+      });
+    }
+    return H;
+  }
+
+  /** Σ of the gate terms per switch key (scalars). */
+  switchHessians(): Map<SwitchKey, number> {
+    const keys = [...this.switchTerms.keys()];
+    if (!keys.length) return new Map();
+    const vals = tf.tidy(() => tf.stack(keys.map((k) => tf.addN(this.switchTerms.get(k)!))).dataSync());
+    return new Map(keys.map((k, i) => [k, vals[i]]));
+  }
+
+  weightHessians(): Map<string, tf.Tensor> {
+    return new Map([...this.weightTerms].map(([k, v]) => [k, v.length === 1 ? v[0] : tf.addN(v)]));
+  }
+}
+
+/** VJP of `f` at `a0` with cotangent `dy` (for the linear maps of conv and pooling rules). */
+export function vjp(f: (a: tf.Tensor) => tf.Tensor, a0: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(f(a), dy)) as tf.Scalar)(a0);
+}
+
+export type SeedKind = 'diagonal' | 'target' ;
+export type Scale = 'mean' | 'batchSum' | 'dataset';
+
+/**
+ * Seed at the logits for softmax cross-entropy (spec §6.3 a): per sample p_k(1−p_k) on every class
+ * ('diagonal') or only at the target ('target', as the official code). Scale: Hessian of the mean loss
+ * over the batch (÷N), of the batch sum, or of the sum over a dataset of `datasetSize` samples.
+ */
+export function softmaxSeed(logits: tf.Tensor2D, labels: tf.Tensor1D, kind: SeedKind, scale: Scale, datasetSize = 0): tf.Tensor2D {
+  return tf.tidy(() => {
+    const N = logits.shape[0];
+    const p = tf.softmax(logits);
+    let h = tf.mul(p, tf.sub(1, p));
+    if (kind === 'target') h = tf.mul(h, tf.oneHot(labels, logits.shape[1]));
+    const factor = scale === 'mean' ? 1 / N : scale === 'batchSum' ? 1 : datasetSize / N;
+    if (scale === 'dataset' && !(datasetSize > 0)) throw new Error('scale "dataset" needs the dataset size');
+    return tf.mul(h, factor) as tf.Tensor2D;
+  });
+}
