@@ -18,7 +18,7 @@ function denseDiag(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, h: tf.Tensor): 
   const size = hv.length;
   for (let p = 0; p < size; p++) {
     if (hv[p] === 0) continue;
-    const row = tf.tidy(() => vjp(f, x, tf.oneHot(tf.tensor1d([p], 'int32'), size).reshape(h.shape)).dataSync());
+    const row = tf.tidy(() => vjp(f, x, tf.reshape(tf.oneHot(tf.tensor1d([p], 'int32'), size), h.shape)).dataSync());
     for (let q = 0; q < row.length; q++) out[q] += row[q] * row[q] * hv[p];
   }
   return out;
@@ -35,7 +35,7 @@ function ruleDiag(layer: Layer, x: tf.Tensor4D, h: tf.Tensor, training: boolean)
 }
 
 /** Positive random H_y and an input with well-separated values (no pooling ties, no ReLU zeros). */
-function inputs(shape: number[], seed: number) {
+function inputs(shape: [number, number, number, number], seed: number) {
   const n = shape.reduce((a, b) => a * b, 1);
   const r = randomArray(n, seed);
   const order = Array.from(r.keys()).sort((a, b) => r[a] - r[b]);
@@ -44,8 +44,9 @@ function inputs(shape: number[], seed: number) {
   return tf.tensor(v, shape) as tf.Tensor4D;
 }
 
+
 const p = new ParamStore(9);
-const cases: Array<[string, Layer, number[]]> = [
+const cases: Array<[string, Layer, [number, number, number, number]]> = [
   ['conv 3x3 stride 1 pad 1', conv(p, 'c1', { cin: 2, cout: 3, k: 3, padding: 1 }), [2, 5, 5, 2]],
   ['conv 3x3 stride 2 pad 1 (even size: needs output padding)', conv(p, 'c2', { cin: 2, cout: 3, k: 3, stride: 2, padding: 1 }), [2, 6, 6, 2]],
   ['conv 1x1 stride 2', conv(p, 'c3', { cin: 3, cout: 2, k: 1, stride: 2 }), [1, 6, 6, 3]],
@@ -109,7 +110,7 @@ test('separable quadratic loss through a diagonal chain: recursion = exact ∂²
   const h = tape.switchHessians();
   const E = (ss: tf.Tensor) => tf.mul(0.5, tf.sum(tf.mul(c, tf.square(net(ss, { training: false }))))) as tf.Scalar;
   const hess = (i: number) => {   // exact: central differences of the autodiff gradient (E is quadratic in each s_i)
-    const e = tf.oneHot(tf.tensor1d([i], 'int32'), 2).reshape([2]);
+    const e = tf.reshape(tf.oneHot(tf.tensor1d([i], 'int32'), 2), [2]);
     const g = (d: number) => tf.grad(E)(tf.add(s, tf.mul(e, d))).dataSync()[i];
     return (g(0.5) - g(-0.5)) / 1;
   };
@@ -129,7 +130,7 @@ test('gate on the logits: the diagonal seed gives Σ z² p(1−p); the exact val
   const E = (ss: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(label, 6), tf.mul(z, ss)) as tf.Scalar;
   const g = (v: number) => tf.grad(E)(tf.scalar(v)).dataSync()[0];
   const exact = (g(0.9 + 1e-2) - g(0.9 - 1e-2)) / 2e-2;
-  const pz = tf.softmax(u).dataSync(), zz = z.dataSync();
+  const pz = Array.from(tf.softmax(u).dataSync()), zz = Array.from(z.dataSync());
   const diag = zz.reduce((a, zi, i) => a + zi * zi * pz[i] * (1 - pz[i]), 0);
   const ptz = zz.reduce((a, zi, i) => a + zi * pz[i], 0);
   const cross = ptz * ptz - zz.reduce((a, zi, i) => a + pz[i] * pz[i] * zi * zi, 0);
@@ -180,4 +181,57 @@ test('weight Hessians: conv filter diagonal = dense Σ_p (∂y_p/∂w)² h_p; cl
   t.true(hw.has('classifier.weight') && hw.has('cells.0.preprocess0.conv.weight') && hw.has('stem.0.weight'));
   t.true([...hw.values()].every((v) => v.every((q2) => q2 >= 0 && Number.isFinite(q2))));
   net.dispose();
+});
+
+test('faithful mode = per-sample mode for one layer when samples and per-channel H_y are identical; otherwise batch-constant (spec §10.3)', (t) => {
+  const q = new ParamStore(4);
+  const layer = conv(q, 'cf', { cin: 2, cout: 3, k: 3, padding: 1 });
+  const one = inputs([1, 5, 5, 2], 2);
+  const x = tf.concat([one, one, one], 0) as tf.Tensor4D;
+  const y = layer.forward(x, { training: true });
+  const hConst = tf.mul(tf.ones(y.shape), tf.tensor1d([0.3, 1.1, 2.0]));
+  const run = (mode: 'per-sample' | 'faithful', h: tf.Tensor, input: tf.Tensor4D) => {
+    const tape = new HessianTape({ mode });
+    const out = layer.forward(input, { training: true, tape });
+    return tape.backward(out, h).get(input.id)!;
+  };
+  t.true(relErr(run('faithful', hConst, x).dataSync(), run('per-sample', hConst, x).dataSync()) < 1e-6);
+  const xr = inputs([3, 5, 5, 2], 6), hr = tf.abs(randomTensor(y.shape, 7));
+  const f = run('faithful', hr, xr), ps = run('per-sample', hr, xr);
+  t.true(relErr(f.dataSync(), ps.dataSync()) > 1e-2, 'differs in general');
+  const [a, b] = tf.split(f, [1, 2], 0);
+  t.true(relErr(tf.slice(b, [0, 0, 0, 0], [1, 5, 5, 2]).dataSync(), a.dataSync()) < 1e-6, 'copied to every sample');
+  const net = buildSupernet(tiny(BAYESNAS_SPACE), { inChannels: 1 });
+  const hf = switchHessian(net, [{ x: randomTensor([4, 8, 8, 1], 5) as tf.Tensor4D, y: tf.tensor1d([1, 2, 3, 4], 'int32') }], { mode: 'faithful' });
+  t.true(hf.cells.every((c) => [...c.origin, ...c.child].every((v) => v >= 0 && Number.isFinite(v))));
+  net.dispose();
+});
+
+test('gated linear-softmax layer, full seed: recursion = exact diagonal of the switch Hessian (spec §10.6)', (t) => {
+  // u = W (s ⊙ z) + b, E = CE(u, y), one sample: ∂²E/∂s_i² = z_i² [Wᵀ(diag p − ppᵀ)W]_ii
+  const F = 5, K = 4;
+  const z = randomTensor([1, F], 21, 1.5) as tf.Tensor2D;
+  const W = randomTensor([F, K], 22) as tf.Tensor2D, bias = randomTensor([K], 23);
+  const label = tf.tensor1d([1], 'int32');
+  const s = tf.tensor1d([0.7, -1.1, 0.4, 1.3, 0.9]);
+  const tape = new HessianTape();
+  const parts = tf.unstack(s).map((si, i) => {
+    const zi = tf.slice(z, [0, i], [1, 1]);
+    const yi = tf.mul(zi, si);
+    tape.gate(`s${i}`, zi, si, yi);
+    return yi;
+  });
+  const a = tf.concat(parts, 1) as tf.Tensor2D;
+  tape.record(parts, a, (Ha) => tf.split(Ha, F, 1));
+  const u = tf.add(tf.matMul(a, W), bias) as tf.Tensor2D;
+  const p = tf.softmax(u);
+  tape.backward(a, tf.sub(tf.matMul(p, tf.square(W), false, true), tf.square(tf.matMul(p, W, false, true))));   // full seed, N = 1
+  const h = tape.switchHessians();
+  const E = (ss: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(label, K), tf.add(tf.matMul(tf.mul(z, ss), W), bias)) as tf.Scalar;
+  for (let i = 0; i < F; i++) {
+    const e = tf.reshape(tf.oneHot(tf.tensor1d([i], 'int32'), F), [F]);
+    const g = (d: number) => tf.grad(E)(tf.add(s, tf.mul(e, d))).dataSync()[i];
+    const exact = (g(1e-2) - g(-1e-2)) / 2e-2;
+    t.true(Math.abs(h.get(`s${i}`)! - exact) < 2e-3 * Math.abs(exact) + 1e-6, `s${i}: ${h.get(`s${i}`)} vs ${exact}`);
+  }
 });

@@ -4,9 +4,9 @@
 // M identical batches give the one-batch value under every scale convention.
 import { tf } from '../engine/index.js';
 import type { Supernet } from '../space/supernet.js';
-import { HessianTape, softmaxSeed, type Scale } from './tape.js';
+import { HessianTape, softmaxSeed, type HessianMode, type Scale } from './tape.js';
 
-export { HessianTape, softmaxSeed, vjp, type Scale, type SeedKind } from './tape.js';
+export { HessianTape, averaged, softmaxSeed, vjp, type HessianMode, type Scale, type SeedKind } from './tape.js';
 
 export interface HessianOptions {
   /**
@@ -21,6 +21,8 @@ export interface HessianOptions {
   training?: boolean;
   /** also the diagonal weight Hessians (spec §6.6) */
   weights?: boolean;
+  /** 'per-sample' (default) or 'faithful' (the official code's batch averaging; see TapeOptions) */
+  mode?: HessianMode;
 }
 
 export interface CellHessian { index: number; reduction: boolean; origin: Float64Array; child: Float64Array /* [E·O] row-major */ }
@@ -42,7 +44,7 @@ function emptyCells(net: Supernet): CellHessian[] {
 function oneBatch(net: Supernet, x: tf.Tensor4D, labels: tf.Tensor1D, o: HessianOptions, into: CellHessian[], weights: Map<string, Float32Array> | null) {
   const nOps = net.space.ops.length;
   tf.tidy(() => {
-    const tape = new HessianTape({ weights: !!weights });
+    const tape = new HessianTape({ weights: !!weights, mode: o.mode ?? 'per-sample' });
     const { logits, features } = net.forwardCells(x, { training: o.training ?? true, tape });
     const scale = o.scale ?? 'mean';
     if ((o.seed ?? 'diagonal') === 'full') {
@@ -95,7 +97,7 @@ export function switchHessian(net: Supernet, batches: Iterable<{ x: tf.Tensor4D;
   if (weights) for (const v of weights.values()) for (let i = 0; i < v.length; i++) v[i] /= M;
   return {
     cells, batches: M, samples,
-    options: { seed: o.seed ?? 'diagonal', scale: o.scale ?? 'mean', training: o.training ?? true, datasetSize: o.datasetSize ?? null },
+    options: { seed: o.seed ?? 'diagonal', scale: o.scale ?? 'mean', training: o.training ?? true, mode: o.mode ?? 'per-sample', datasetSize: o.datasetSize ?? null },
     ...(weights ? { weights } : {}),
   };
 }

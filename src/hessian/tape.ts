@@ -13,9 +13,25 @@ interface Rec { inputs: tf.Tensor[]; output: tf.Tensor; rule: Rule }
 /** A switch accumulator key: any string the caller chooses (e.g. `cells.3.child.5.2`). */
 export type SwitchKey = string;
 
+export type HessianMode = 'per-sample' | 'faithful';
+
 export interface TapeOptions {
   /** also compute diagonal weight Hessians (spec §6.6) */
   weights?: boolean;
+  /**
+   * 'per-sample' (default): every H keeps its batch dimension; the rules are the exact diagonal
+   * Gauss–Newton propagation up to the dropped cross terms (spec §6.5).
+   * 'faithful': the official code's batch averaging (spec §6.2): at every dense, conv and ReLU step the
+   * incoming H is averaged over the batch (for convs also over positions, per channel), the rule is
+   * applied and the result copied to every sample; ReLU uses the batch-averaged mask, squared; BN uses
+   * the running variance without ε. The code's wiring and scatter bugs are NOT reproduced.
+   */
+  mode?: HessianMode;
+}
+
+/** Mean over `axes` (kept), broadcast back to the full shape: the faithful mode's averaging. */
+export function averaged(H: tf.Tensor, axes: number[]): tf.Tensor {
+  return tf.mul(tf.onesLike(H), tf.mean(H, axes, true));
 }
 
 export class HessianTape {

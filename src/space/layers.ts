@@ -5,7 +5,7 @@
 import { tf } from '../engine/index.js';
 import * as ops from '../engine/ops.js';
 import type { ParamStore } from './params.js';
-import { vjp, type HessianTape } from '../hessian/tape.js';
+import { averaged, vjp, type HessianTape } from '../hessian/tape.js';
 
 export interface Ctx {
   /** training-mode batch norm (batch statistics, running statistics updated) */
@@ -70,7 +70,7 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
         return y;
       }
       const r = ops.batchNorm(x, g, b, BN_EPS);
-      rec(ctx, [x], r.y, bnRule(ctx, name, x, g, r.mean, r.variance));
+      rec(ctx, [x], r.y, ctx.tape?.opts.mode === 'faithful' ? bnRule(ctx, name, x, g, rm, rv, 0) : bnRule(ctx, name, x, g, r.mean, r.variance));
       const n = x.size / C;
       tf.tidy(() => {
         rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(r.mean, BN_MOMENTUM)));
@@ -82,12 +82,13 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
 }
 
 /**
- * BN rule (f): statistics frozen at the values the forward used, H_x = g²/(σ²+ε) · H_y per channel.
+ * BN rule (f): statistics frozen at the values the forward used, H_x = g²/(σ²+ε) · H_y per channel
+ * (faithful mode: the running variance without ε, as the official code).
  * Weight Hessians (§6.6): H_g = Σ x̂² H_y, H_b = Σ H_y over batch and positions.
  */
-function bnRule(ctx: Ctx, name: string, x: tf.Tensor, g: tf.Tensor1D | null, mean: tf.Tensor1D, variance: tf.Tensor1D) {
+function bnRule(ctx: Ctx, name: string, x: tf.Tensor, g: tf.Tensor1D | null, mean: tf.Tensor1D, variance: tf.Tensor1D, eps = BN_EPS) {
   return (Hy: tf.Tensor) => {
-    const inv = tf.div(1, tf.add(variance, BN_EPS));
+    const inv = tf.div(1, tf.add(variance, eps));
     if (g && ctx.tape?.opts.weights) {
       const axes = [0, 1, 2];
       ctx.tape.addWeight(`${name}.weight`, tf.sum(tf.mul(tf.mul(tf.square(tf.sub(x, mean)), inv), Hy), axes));
@@ -113,8 +114,9 @@ export function conv(p: ParamStore, name: string, o: { cin: number; cout: number
       // rule (h): the input-gradient (transposed) convolution of H_y with the squared kernel;
       // weights (§6.6): the filter gradient with x² in place of x and H_y in place of dy
       rec(ctx, [x], y, (Hy) => {
-        if (ctx.tape?.opts.weights) ctx.tape.addWeight(`${name}.weight`, vjp((ww) => f(tf.square(x) as tf.Tensor4D, ww as tf.Tensor4D, o2), w, Hy));
-        return [vjp((xx) => f(xx as tf.Tensor4D, tf.square(w) as tf.Tensor4D, o2), x, Hy)];
+        const H = ctx.tape?.opts.mode === 'faithful' ? averaged(Hy, [0, 1, 2]) : Hy;
+        if (ctx.tape?.opts.weights) ctx.tape.addWeight(`${name}.weight`, vjp((ww) => f(tf.square(x) as tf.Tensor4D, ww as tf.Tensor4D, o2), w, H));
+        return [vjp((xx) => f(xx as tf.Tensor4D, tf.square(w) as tf.Tensor4D, o2), x, H)];
       });
       return y;
     },
@@ -124,7 +126,11 @@ export function conv(p: ParamStore, name: string, o: { cin: number; cout: number
 /** ReLU; rule (e): H_x = 1[x>0] ⊙ H_y (no second-derivative term). */
 export function reluFwd(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D {
   const y = tf.relu(x);
-  rec(ctx, [x], y, (Hy) => [tf.mul(Hy, tf.step(x))]);
+  rec(ctx, [x], y, (Hy) => {
+    if (ctx.tape?.opts.mode !== 'faithful') return [tf.mul(Hy, tf.step(x))];
+    const mask = averaged(tf.step(x), [0]);   // faithful: B̄² ⊙ mean_n H_y
+    return [tf.mul(averaged(Hy, [0]), tf.square(mask))];
+  });
   return y;
 }
 export const relu: () => Layer = () => ({ spec: { kind: 'relu' }, params: 0, forward: reluFwd });

@@ -5,6 +5,7 @@
 import { tf } from '../engine/index.js';
 import { bn, concatChannels, conv, factorizedReduce, relu, reluFwd, sequential, sumNode, type Ctx, type Sequential } from './layers.js';
 import { OPS } from './ops.js';
+import { averaged } from '../hessian/tape.js';
 import { ParamStore } from './params.js';
 import { concatNodes, reductionCells, type EdgeSpec, type SpaceSpec } from './spaces.js';
 
@@ -128,7 +129,8 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
         ctx.tape.addWeight('classifier.weight', tf.matMul(tf.square(features), Hu, true, false));
         ctx.tape.addWeight('classifier.bias', tf.sum(Hu, 0));
       }
-      return [tf.matMul(Hu, tf.square(fcW), false, true)];
+      const H = ctx.tape?.opts.mode === 'faithful' ? averaged(Hu, [0]) : Hu;
+      return [tf.matMul(H, tf.square(fcW), false, true)];
     });
     return { cells: outs, features, logits };
   };
