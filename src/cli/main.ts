@@ -7,6 +7,7 @@ const commands: Record<string, () => Promise<Command>> = {
   doctor: () => import('./doctor.js'),
   bench: () => import('./bench.js'),
   supernet: () => import('./supernet.js'),
+  hessian: () => import('./hessian.js'),
 };
 
 async function help(): Promise<string> {
