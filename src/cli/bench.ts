@@ -4,11 +4,12 @@ import path from 'node:path';
 import { initEngine } from '../engine/index.js';
 import { benchEngine } from '../bench/engine.js';
 import { benchSupernet } from '../bench/supernet.js';
+import { benchHessian } from '../bench/hessian.js';
 import { choiceFlag, intFlag, parse, UsageError, type Values } from './args.js';
 import { progress } from './progress.js';
 
-export const summary = 'benchmarks against PyTorch, measured side by side (engine, supernet)';
-export const usage = `bayesnas bench engine|supernet [options]
+export const summary = 'benchmarks measured side by side (engine, supernet, hessian)';
+export const usage = `bayesnas bench engine|supernet|hessian [options]
 
   engine   one training step (forward, backward, SGD update) of a supernet slice: batch of 32x32x3,
            stem to 16 channels, a stride-1 and a stride-2 mixed edge of the 7 DARTS ops each gated
@@ -18,6 +19,9 @@ export const usage = `bayesnas bench engine|supernet [options]
   supernet training steps of the DARTS-space supernet (8 cells, C=16, batch 64) at a reduced input
            size (16x16x3), tfjs vs the same network in PyTorch CPU, alternating; images per second
            of each and the ratio of step times (goal: at most 1.5).
+  hessian  the diagonal switch-Hessian pass vs one ordinary forward+backward pass of the same
+           supernet (default: bayesnas space, 8 cells, C=16, batch 32 of 16x16x3), alternating;
+           medians and their ratio (goal: at most 2).
 
 Options:
   --batch N        batch size (engine 32, supernet 64)
@@ -40,9 +44,10 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (values.help || positionals.length === 0) { console.log(usage); return values.help ? 0 : 2; }
   const what = positionals[0];
-  if (what !== 'engine' && what !== 'supernet') throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet)`);
+  if (!['engine', 'supernet', 'hessian'].includes(what)) throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet, hessian)`);
   const engine = await initEngine();
   if (what === 'supernet') return runSupernet(values, engine.backend);
+  if (what === 'hessian') return runHessian(values);
   const o = {
     batch: intFlag(values, 'batch', 32, 1), size: intFlag(values, 'size', 32, 4), steps: intFlag(values, 'steps', 15, 1),
     warmup: intFlag(values, 'warmup', 3, 0), threads: intFlag(values, 'threads', 2, 1), seed: intFlag(values, 'seed', 0),
@@ -91,6 +96,24 @@ async function runSupernet(values: Values, backend: string): Promise<number> {
       console.log(`pytorch ${r.pytorch.torch}: median ${r.pytorch.medianMs.toFixed(0)} ms/step, ${r.pytorch.imagesPerSecond.toFixed(1)} images/s, ${r.pytorch.params} params`);
       console.log(`ratio tfjs/pytorch (step time): ${r.ratio!.toFixed(2)} (goal <= 1.5)`);
     }
+  }
+  return 0;
+}
+
+async function runHessian(values: Values): Promise<number> {
+  const o = {
+    space: choiceFlag(values, 'space', ['darts', 'bayesnas'] as const, 'bayesnas'), batch: intFlag(values, 'batch', 32, 1),
+    size: intFlag(values, 'size', 16, 4), C: intFlag(values, 'C', 16, 2), layers: intFlag(values, 'layers', 8, 1),
+    steps: intFlag(values, 'steps', 5, 1), warmup: intFlag(values, 'warmup', 1, 0), seed: intFlag(values, 'seed', 0),
+  };
+  const bar = progress('bench hessian', o.steps, { quiet: !!values.json });
+  const r = await benchHessian(o, (i) => bar.update(i));
+  bar.stop();
+  writeOut(values, r);
+  if (values.json) console.log(JSON.stringify(r, null, 2));
+  else {
+    console.log(`workload: ${r.workload} (${r.backend})`);
+    console.log(`forward+backward: median ${r.backwardMs.median.toFixed(0)} ms; Hessian pass: median ${r.hessianMs.median.toFixed(0)} ms; ratio ${r.ratio.toFixed(2)} (goal <= 2)`);
   }
   return 0;
 }

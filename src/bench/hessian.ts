@@ -1,0 +1,47 @@
+// Hessian benchmark: the diagonal switch-Hessian pass (recorded forward + reverse sweep of the rules)
+// against one ordinary forward+backward pass of the same supernet and batch, alternating in one run
+// (goal: at most 2x); optionally the exact per-switch Hessian by Hessian-vector products in PyTorch
+// for the same network size (python-ref), to report the speed-up.
+import { engineInfo, tf } from '../engine/index.js';
+import { switchHessian } from '../hessian/index.js';
+import { PRESETS } from '../space/spaces.js';
+import { buildSupernet } from '../space/supernet.js';
+import { median } from './engine.js';
+import { randomNormalArray } from './util.js';
+
+export interface HessianBenchOptions { space: string; batch: number; size: number; C: number; layers: number; steps: number; warmup: number; seed: number }
+
+export async function benchHessian(o: HessianBenchOptions, onStep?: (i: number) => void) {
+  const net = buildSupernet({ ...PRESETS[o.space], C: o.C, layers: o.layers }, { seed: o.seed });
+  const x = tf.tensor4d(randomNormalArray(o.batch * o.size * o.size * 3, o.seed), [o.batch, o.size, o.size, 3]);
+  const y = tf.tensor1d(Array.from({ length: o.batch }, (_, i) => (i * 7 + o.seed) % 10), 'int32');
+  const vars = net.params.variables();
+  const backward = () => {
+    const t0 = performance.now();
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), net.forward(x, { training: true })) as tf.Scalar, vars);
+      value.dataSync();
+      grads[vars[0].name].dataSync();
+    });
+    return performance.now() - t0;
+  };
+  const hessian = () => {
+    const t0 = performance.now();
+    switchHessian(net, [{ x, y }]);
+    return performance.now() - t0;
+  };
+  try {
+    for (let i = 0; i < o.warmup; i++) { backward(); hessian(); }
+    const b: number[] = [], h: number[] = [];
+    for (let i = 0; i < o.steps; i++) { b.push(backward()); h.push(hessian()); onStep?.(i + 1); }
+    const mb = median(b), mh = median(h);
+    return {
+      workload: `${o.space} supernet, ${o.layers} cells, C=${o.C}, batch ${o.batch} of ${o.size}x${o.size}x3, ${net.params.count('switches')} switches`,
+      backend: engineInfo().backend,
+      backwardMs: { steps: b, median: mb }, hessianMs: { steps: h, median: mh }, ratio: mh / mb, options: o,
+    };
+  } finally {
+    tf.dispose([x, y]);
+    net.dispose();
+  }
+}
