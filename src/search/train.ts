@@ -64,7 +64,7 @@ export interface TrainEvents {
 
 export interface TrainResult { runDir: string; epochs: EpochMetrics[]; params: number; switches: number; tensorsPerStep: number }
 
-const phaseOf = (cfg: TrainConfig, epoch: number) => (epoch < cfg.warmupEpochs ? 'warmup' as const : 'switch' as const);
+export const phaseOf = (cfg: TrainConfig, epoch: number) => (epoch < cfg.warmupEpochs ? 'warmup' as const : 'switch' as const);
 
 /** Learning rate of epoch e (0-based) under the schedule over all epochs. */
 export function learningRate(cfg: TrainConfig, epoch: number): number {
@@ -74,7 +74,7 @@ export function learningRate(cfg: TrainConfig, epoch: number): number {
 }
 
 /** Group penalty Σ_T Σ_e λ_o ω ||s_{T,·,e}||₂ + λ_c Σ_o ω ||s_{T,·,e,o}||₂ with ω = 1 (spec §4.1). */
-export function switchPenalty(net: Supernet, lambdaOrigin: number, lambdaChild: number, omega?: { origin: Map<string, tf.Tensor>; child: Map<string, tf.Tensor> }): tf.Scalar {
+export function switchPenalty(net: Supernet, lambdaOrigin: number, lambdaChild: number, omega?: Omega): tf.Scalar {
   const terms: tf.Tensor[] = [];
   for (const type of ['normal', 'reduce'] as const) {
     const cells = net.cells.filter((c) => c.reduction === (type === 'reduce'));
@@ -107,7 +107,7 @@ export function loadParams(net: Supernet, file: string): void {
   }
 }
 
-async function saveCheckpoint(dir: string, net: Supernet, opts: Sgd[], epochDone: number): Promise<void> {
+async function saveCheckpoint(dir: string, net: Supernet, opts: Sgd[], epochDone: number, extra: Record<string, unknown> = {}): Promise<void> {
   const ck = path.join(dir, 'checkpoint');
   writeTensorFile(path.join(ck, 'params.arrow'), paramRows(net), { kind: 'supernet-params' });
   const optRows: TensorRow[] = [];
@@ -116,22 +116,22 @@ async function saveCheckpoint(dir: string, net: Supernet, opts: Sgd[], epochDone
   }
   writeTensorFile(path.join(ck, 'optimizer.arrow'), optRows, { kind: 'sgd-state' });
   const tmp = path.join(ck, 'state.json.tmp');
-  fs.writeFileSync(tmp, JSON.stringify({ epochDone, savedAt: new Date().toISOString() }, null, 2));
+  fs.writeFileSync(tmp, JSON.stringify({ ...extra, epochDone, savedAt: new Date().toISOString() }, null, 2));
   fs.renameSync(tmp, path.join(ck, 'state.json'));
 }
 
-async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<number> {
+async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<{ epochDone: number } & Record<string, unknown>> {
   const ck = path.join(dir, 'checkpoint');
   const stateFile = path.join(ck, 'state.json');
   if (!fs.existsSync(stateFile)) throw new Error(`${dir}: no checkpoint to resume from (checkpoint/state.json is missing)`);
-  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { epochDone: number };
+  const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { epochDone: number } & Record<string, unknown>;
   loadParams(net, path.join(ck, 'params.arrow'));
   const { rows } = readTensorFile(path.join(ck, 'optimizer.arrow'));
   for (const [i, o] of opts.entries()) {
     const mine = rows.filter((r) => r.name.startsWith(`${i}/`));
     await o.restore(mine.map((r) => ({ name: r.name.slice(String(i).length + 1), tensor: tf.tensor(r.data, r.shape) })));
   }
-  return state.epochDone;
+  return state;
 }
 
 function evaluate(net: Supernet, split: Split, cfg: TrainConfig): { loss: number; acc: number } {
@@ -149,98 +149,143 @@ function evaluate(net: Supernet, split: Split, cfg: TrainConfig): { loss: number
   return { loss: n ? loss / n : NaN, acc: n ? correct / n : NaN };
 }
 
+export type Omega = { origin: Map<string, tf.Tensor>; child: Map<string, tf.Tensor> };
+
+/**
+ * Everything one training run holds: data splits, supernet, the two optimisers, the metrics log.
+ * `runEpoch` trains one epoch of a phase (with the group penalty weighted by ω in switch epochs).
+ */
+export class TrainingSession {
+  readonly data;
+  readonly splits;
+  readonly net: Supernet;
+  readonly wOpt: Sgd;
+  readonly sOpt: Sgd;
+  readonly metricsFile: string;
+  tensorsPerStep = 0;
+
+  constructor(readonly cfg: TrainConfig, readonly runDir: string) {
+    fs.mkdirSync(runDir, { recursive: true });
+    this.data = loadDataset(cfg.dataset);
+    this.splits = splitTrainingSet(this.data.train, { seed: cfg.seed, sizes: cfg.sizes });
+    if (!this.splits.train.n && cfg.warmupEpochs) throw new Error('the warm-up split is empty: raise --train-size');
+    if (!this.splits.switch.n && cfg.switchEpochs) throw new Error('the switch split is empty: raise --switch-size');
+    this.net = buildSupernet(cfg.space, { classes: this.data.classes.length, inChannels: cfg.channels || this.data.train.channels, seed: cfg.seed });
+    this.wOpt = new Sgd(this.net.params.variables('weights'), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+    this.sOpt = new Sgd(this.net.params.variables('switches'), { lr: cfg.switchLr, momentum: cfg.switchMomentum, weightDecay: 0 });
+    this.metricsFile = path.join(runDir, 'metrics.jsonl');
+  }
+
+  /** Writes config.json (every setting, engine, split sizes) and starts an empty metrics log. */
+  start(command: string, extra: object = {}): void {
+    fs.writeFileSync(path.join(this.runDir, 'config.json'), `${JSON.stringify({
+      command, config: this.cfg, ...extra, engine: engineInfo(), node: process.version, createdAt: new Date().toISOString(),
+      splitSizes: { train: this.splits.train.n, switch: this.splits.switch.n, val: this.splits.val.n, test: this.data.test.n },
+      params: this.net.params.count('weights'), switches: this.net.params.count('switches'),
+    }, null, 2)}\n`);
+    fs.writeFileSync(this.metricsFile, '');
+  }
+
+  log(o: object): void { fs.appendFileSync(this.metricsFile, `${JSON.stringify(o)}\n`); }
+
+  async save(epochDone: number, extra: Record<string, unknown> = {}): Promise<void> { await saveCheckpoint(this.runDir, this.net, [this.wOpt, this.sOpt], epochDone, extra); }
+
+  async restore(): Promise<{ epochDone: number } & Record<string, unknown>> { return loadCheckpoint(this.runDir, this.net, [this.wOpt, this.sOpt]); }
+
+  evaluate(): { loss: number; acc: number } { return evaluate(this.net, this.splits.val, this.cfg); }
+
+  /** One epoch (0-based index `epoch` in the learning-rate schedule) of `phase`. */
+  runEpoch(epoch: number, phase: 'warmup' | 'switch', events: TrainEvents = {}, omega?: Omega, mask?: Map<tf.Variable, tf.Tensor>): EpochMetrics {
+    const { cfg, net, wOpt, sOpt } = this;
+    const split = phase === 'warmup' ? this.splits.train : this.splits.switch;
+    const lr = learningRate(cfg, epoch);
+    wOpt.lr = lr;
+    const vars = phase === 'warmup' ? wOpt.vars : [...wOpt.vars, ...sOpt.vars];
+    const steps = countBatches(split.n, cfg.batch, true);
+    events.onEpochStart?.(epoch, phase, steps);
+    const augment = cfg.augment.cropPad || cfg.augment.flip || (cfg.augment.cutout && phase === 'warmup')
+      ? { cropPad: cfg.augment.cropPad, flip: cfg.augment.flip, cutout: phase === 'warmup' ? cfg.augment.cutout : 0 } : false;
+    const penalty = phase === 'switch' && (cfg.lambdaOrigin || cfg.lambdaChild);
+    const t0 = performance.now();
+    let lossSum = 0, hits = 0, seen = 0, step = 0, countAfterFirst = -1;
+    for (const b of batches(split, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch, augment, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
+      let hitsT: tf.Tensor | null = null;
+      const loss = tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = net.forward(b.x, { training: true });
+          hitsT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32')));
+          const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits) as tf.Scalar;
+          return penalty ? tf.add(ce, switchPenalty(net, cfg.lambdaOrigin, cfg.lambdaChild, omega)) as tf.Scalar : ce;
+        }, vars);
+        if (cfg.gradClip) {   // clip the weights' gradient norm (DARTS: 5); switches are not clipped
+          const wg = wOpt.vars.map((v) => grads[v.name]).filter(Boolean);
+          const norm = tf.sqrt(tf.addN(wg.map((g) => tf.sum(tf.square(g)))));
+          const scale = tf.minimum(1, tf.div(cfg.gradClip, tf.add(norm, 1e-6)));
+          for (const v of wOpt.vars) if (grads[v.name]) grads[v.name] = tf.mul(grads[v.name], scale);
+        }
+        wOpt.apply(grads);
+        if (phase === 'switch') {
+          sOpt.apply(grads);
+          // pruned switches stay at exactly zero
+          if (mask) for (const [v, m] of mask) v.assign(tf.mul(v, m));
+        }
+        return value.dataSync()[0];
+      });
+      hits += (hitsT as tf.Tensor | null)?.dataSync()[0] ?? 0;
+      (hitsT as tf.Tensor | null)?.dispose();
+      tf.dispose([b.x, b.y]);
+      if (!Number.isFinite(loss)) {
+        throw new Error(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr}); the last checkpoint in ${this.runDir}/checkpoint is intact — lower --lr and resume`);
+      }
+      lossSum += loss * b.size; seen += b.size; step++;
+      if (step === 1) countAfterFirst = tf.memory().numTensors;
+      if (step === steps) this.tensorsPerStep = steps > 1 ? (tf.memory().numTensors - countAfterFirst) / (steps - 1) : 0;
+      const ips = seen / ((performance.now() - t0) / 1000);
+      events.onStep?.(step, { loss: lossSum / seen, acc: hits / Math.max(seen, 1), imagesPerSecond: ips, lr });
+      if (step % 20 === 0 || step === steps) this.log({ type: 'step', epoch: epoch + 1, phase, step, loss, lr, imagesPerSecond: ips });
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const val = this.evaluate();
+    const m: EpochMetrics = { epoch: epoch + 1, phase, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), valLoss: val.loss, valAcc: val.acc, imagesPerSecond: seen / seconds, seconds, lr };
+    this.log({ type: 'epoch', ...m });
+    return m;
+  }
+
+  /** Final weights and switches as Arrow tables in the run folder. */
+  saveResults(): void {
+    const { net, cfg } = this;
+    writeTensorFile(path.join(this.runDir, 'weights.arrow'), paramRows(net).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
+    writeTensorFile(path.join(this.runDir, 'switches.arrow'), net.cells.flatMap((c) => [
+      { name: `cells.${c.index}.switch_origin`, group: c.reduction ? 'reduce' : 'normal', shape: c.origin.shape, data: c.origin.dataSync() as Float32Array },
+      { name: `cells.${c.index}.switch_child`, group: c.reduction ? 'reduce' : 'normal', shape: c.child.shape, data: c.child.dataSync() as Float32Array },
+    ]), { kind: 'switches', ops: cfg.space.ops.join(',') });
+  }
+
+  dispose(): void {
+    this.wOpt.dispose();
+    this.sOpt.dispose();
+    this.net.dispose();
+  }
+}
+
 /**
  * Trains a supernet. With `resume`, `runDir` must hold a previous run's config.json and checkpoint;
  * training continues after the last completed epoch.
  */
 export async function trainSupernet(cfg: TrainConfig, runDir: string, events: TrainEvents = {}, resume = false): Promise<TrainResult> {
-  fs.mkdirSync(runDir, { recursive: true });
-  const data = loadDataset(cfg.dataset);
-  const splits = splitTrainingSet(data.train, { seed: cfg.seed, sizes: cfg.sizes });
-  if (!splits.train.n && cfg.warmupEpochs) throw new Error('the warm-up split is empty: raise --train-size');
-  if (!splits.switch.n && cfg.switchEpochs) throw new Error('the switch split is empty: raise --switch-size');
-  const inChannels = cfg.channels || data.train.channels;
-  const net = buildSupernet(cfg.space, { classes: data.classes.length, inChannels, seed: cfg.seed });
-  const wOpt = new Sgd(net.params.variables('weights'), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
-  const sOpt = new Sgd(net.params.variables('switches'), { lr: cfg.switchLr, momentum: cfg.switchMomentum, weightDecay: 0 });
-  const metricsFile = path.join(runDir, 'metrics.jsonl');
-  let startEpoch = 0;
-  if (resume) {
-    startEpoch = (await loadCheckpoint(runDir, net, [wOpt, sOpt])) + 1;
-  } else {
-    fs.writeFileSync(path.join(runDir, 'config.json'), `${JSON.stringify({
-      command: 'supernet train', config: cfg, engine: engineInfo(), node: process.version, createdAt: new Date().toISOString(),
-      splitSizes: { train: splits.train.n, switch: splits.switch.n, val: splits.val.n, test: data.test.n },
-      params: net.params.count('weights'), switches: net.params.count('switches'),
-    }, null, 2)}\n`);
-    fs.writeFileSync(metricsFile, '');
-  }
-  const log = (o: object) => fs.appendFileSync(metricsFile, `${JSON.stringify(o)}\n`);
-  const epochs: EpochMetrics[] = [];
-  let tensorsPerStep = 0;
-  const total = cfg.warmupEpochs + cfg.switchEpochs;
+  const s = new TrainingSession(cfg, runDir);
   try {
-    for (let epoch = startEpoch; epoch < total; epoch++) {
-      const phase = phaseOf(cfg, epoch);
-      const split = phase === 'warmup' ? splits.train : splits.switch;
-      const lr = learningRate(cfg, epoch);
-      wOpt.lr = lr;
-      const vars = phase === 'warmup' ? wOpt.vars : [...wOpt.vars, ...sOpt.vars];
-      const steps = countBatches(split.n, cfg.batch, true);
-      events.onEpochStart?.(epoch, phase, steps);
-      const augment = cfg.augment.cropPad || cfg.augment.flip || (cfg.augment.cutout && phase === 'warmup')
-        ? { cropPad: cfg.augment.cropPad, flip: cfg.augment.flip, cutout: phase === 'warmup' ? cfg.augment.cutout : 0 } : false;
-      const t0 = performance.now();
-      let lossSum = 0, hits = 0, seen = 0, step = 0, countAfterFirst = -1;
-      for (const b of batches(split, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch, augment, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
-        let hitsT: tf.Tensor | null = null;
-        const loss = tf.tidy(() => {
-          const { value, grads } = tf.variableGrads(() => {
-            const logits = net.forward(b.x, { training: true });
-            hitsT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32')));
-            const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits) as tf.Scalar;
-            return phase === 'switch' && (cfg.lambdaOrigin || cfg.lambdaChild) ? tf.add(ce, switchPenalty(net, cfg.lambdaOrigin, cfg.lambdaChild)) as tf.Scalar : ce;
-          }, vars);
-          if (cfg.gradClip) {   // clip the weights' gradient norm (DARTS: 5); switches are not clipped
-            const wg = wOpt.vars.map((v) => grads[v.name]).filter(Boolean);
-            const norm = tf.sqrt(tf.addN(wg.map((g) => tf.sum(tf.square(g)))));
-            const scale = tf.minimum(1, tf.div(cfg.gradClip, tf.add(norm, 1e-6)));
-            for (const v of wOpt.vars) if (grads[v.name]) grads[v.name] = tf.mul(grads[v.name], scale);
-          }
-          wOpt.apply(grads);
-          if (phase === 'switch') sOpt.apply(grads);
-          return value.dataSync()[0];
-        });
-        hits += (hitsT as tf.Tensor | null)?.dataSync()[0] ?? 0;
-        (hitsT as tf.Tensor | null)?.dispose();
-        tf.dispose([b.x, b.y]);
-        if (!Number.isFinite(loss)) {
-          throw new Error(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr}); the last checkpoint in ${runDir}/checkpoint is intact — lower --lr and resume`);
-        }
-        lossSum += loss * b.size; seen += b.size; step++;
-        if (step === 1) countAfterFirst = tf.memory().numTensors;
-        if (step === steps) tensorsPerStep = steps > 1 ? (tf.memory().numTensors - countAfterFirst) / (steps - 1) : 0;
-        const ips = seen / ((performance.now() - t0) / 1000);
-        events.onStep?.(step, { loss: lossSum / seen, acc: hits / Math.max(seen, 1), imagesPerSecond: ips, lr });
-        if (step % 20 === 0 || step === steps) log({ type: 'step', epoch: epoch + 1, phase, step, loss, lr, imagesPerSecond: ips });
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      const val = evaluate(net, splits.val, cfg);
-      const m: EpochMetrics = { epoch: epoch + 1, phase, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), valLoss: val.loss, valAcc: val.acc, imagesPerSecond: seen / seconds, seconds, lr };
+    const startEpoch = resume ? (await s.restore()).epochDone + 1 : (s.start('supernet train'), 0);
+    const epochs: EpochMetrics[] = [];
+    for (let epoch = startEpoch; epoch < cfg.warmupEpochs + cfg.switchEpochs; epoch++) {
+      const m = s.runEpoch(epoch, phaseOf(cfg, epoch), events);
       epochs.push(m);
-      log({ type: 'epoch', ...m });
-      await saveCheckpoint(runDir, net, [wOpt, sOpt], epoch);
+      await s.save(epoch);
       events.onEpochEnd?.(m);
     }
-    writeTensorFile(path.join(runDir, 'weights.arrow'), paramRows(net).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
-    writeTensorFile(path.join(runDir, 'switches.arrow'), net.cells.flatMap((c) => [
-      { name: `cells.${c.index}.switch_origin`, group: c.reduction ? 'reduce' : 'normal', shape: c.origin.shape, data: c.origin.dataSync() as Float32Array },
-      { name: `cells.${c.index}.switch_child`, group: c.reduction ? 'reduce' : 'normal', shape: c.child.shape, data: c.child.dataSync() as Float32Array },
-    ]), { kind: 'switches', ops: cfg.space.ops.join(',') });
-    return { runDir, epochs, params: net.params.count('weights'), switches: net.params.count('switches'), tensorsPerStep };
+    s.saveResults();
+    return { runDir, epochs, params: s.net.params.count('weights'), switches: s.net.params.count('switches'), tensorsPerStep: s.tensorsPerStep };
   } finally {
-    wOpt.dispose();
-    sOpt.dispose();
-    net.dispose();
+    s.dispose();
   }
 }
