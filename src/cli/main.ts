@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<Command>> = {
   bench: () => import('./bench.js'),
   supernet: () => import('./supernet.js'),
   hessian: () => import('./hessian.js'),
+  search: () => import('./search.js'),
 };
 
 async function help(): Promise<string> {

@@ -49,7 +49,7 @@ Output:
   --resume DIR           continue the run in DIR after its last completed epoch
   --json                 print the result as JSON (no progress bar)`;
 
-const FLAGS = {
+export const FLAGS = {
   space: { type: 'string' }, C: { type: 'string' }, layers: { type: 'string' }, gate: { type: 'string' },
   dataset: { type: 'string' }, 'train-size': { type: 'string' }, 'switch-size': { type: 'string' }, 'val-size': { type: 'string' },
   'crop-pad': { type: 'string' }, flip: { type: 'boolean' }, cutout: { type: 'string' }, 'pad-to': { type: 'string' }, channels: { type: 'string' },

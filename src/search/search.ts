@@ -1,0 +1,195 @@
+// The BayesNAS search (spec §1, §4.3): warm-up epochs on the weights, then K rounds of
+//   switch epoch (weights + switches, penalty λ·ω·||s_g||₂) → diagonal switch Hessian over M batches
+//   → HARD-prior update (γ, ω, C) → optional pruning of switches whose γ fell under a threshold,
+// and finally the derivation of a connected cell from γ. Every round leaves a checkpoint (parameters,
+// optimiser state, Bayesian state) so that `--resume` continues exactly; every round's switches,
+// Hessians and γ/ω/C land in `state/round-<r>.arrow`; the result is genotype.json, genotype.txt (DARTS
+// repr) and the SVG drawings of both cells.
+import fs from 'node:fs';
+import path from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { tf } from '../engine/index.js';
+import { batches } from '../data/index.js';
+import { initialState, updateType, type BayesState, type TypeInputs, type UpdateMode } from '../bayes/update.js';
+import { switchHessian, type HessianMode, type Scale, type SwitchHessian } from '../hessian/index.js';
+import { deriveCell, type DeriveOptions } from '../genotype/derive.js';
+import { toDartsRepr, toJSON } from '../genotype/format.js';
+import { cellToSvg } from '../genotype/svg.js';
+import type { Genotype } from '../genotype/types.js';
+import { seededRandom } from '../space/params.js';
+import { TrainingSession, type EpochMetrics, type Omega, type TrainConfig, type TrainEvents } from './train.js';
+
+export interface SearchConfig extends TrainConfig {
+  /** rounds of (switch epoch, Hessian, update); `switchEpochs` is set to this */
+  rounds: number;
+  updateMode: UpdateMode;
+  hessian: { batches: number; batch: number; mode: HessianMode; seed: 'diagonal' | 'target' | 'full'; scale: Scale };
+  /** prune (fix at zero) switches whose γ falls under this value after an update; 0 = never */
+  prune: number;
+  derive: DeriveOptions;
+}
+
+export interface RoundResult { round: number; epoch: EpochMetrics; hessianSeconds: number; pruned: number; gammaNormal: number[]; gammaReduce: number[] }
+
+export interface SearchResult { runDir: string; rounds: RoundResult[]; warmup: EpochMetrics[]; genotype: Genotype; files: string[] }
+
+type Kind = 'normal' | 'reduce';
+
+/** Switch values and Hessians of one cell type in the layout updateType expects. */
+function typeInputs(s: TrainingSession, h: SwitchHessian, kind: Kind): TypeInputs {
+  const O = s.cfg.space.ops.length;
+  const cells = s.net.cells.filter((c) => c.reduction === (kind === 'reduce'));
+  const hc = h.cells.filter((c) => c.reduction === (kind === 'reduce'));
+  const rows = (flat: ArrayLike<number>, E: number) => Array.from({ length: E }, (_, e) => Array.from({ length: O }, (_, o) => flat[e * O + o]));
+  return {
+    origin: cells.map((c) => Array.from(c.origin.dataSync())),
+    child: cells.map((c) => rows(c.child.dataSync(), c.edges.length)),
+    hOrigin: hc.map((c) => Array.from(c.origin)),
+    hChild: hc.map((c) => rows(c.child, c.origin.length)),
+  };
+}
+
+function omegaTensors(b: BayesState): Omega {
+  const origin = new Map<string, tf.Tensor>(), child = new Map<string, tf.Tensor>();
+  for (const kind of ['normal', 'reduce'] as const) {
+    const t = b[kind];
+    if (!t.origin.length) continue;
+    origin.set(kind, tf.tensor1d(t.origin.map((g) => g.omega)));
+    child.set(kind, tf.tensor2d(t.child.map((row) => row.map((g) => g.omega))));
+  }
+  return { origin, child };
+}
+
+/** γ of one cell type as the derivation wants it: origin [E] and effective child [E·O]. */
+export function typeGammas(b: BayesState, kind: Kind) {
+  return { origin: b[kind].origin.map((g) => g.gamma[0]), child: b[kind].child.flatMap((row) => row.map((g) => g.gamma[0])) };
+}
+
+function writeRoundTable(file: string, s: TrainingSession, h: SwitchHessian, b: BayesState, meta: Record<string, string>) {
+  const cols: Record<string, Array<string | number>> = { cell_type: [], cell: [], edge: [], node: [], source: [], op: [], kind: [], switch: [], hessian: [], gamma: [], omega: [], C: [] };
+  const O = s.cfg.space.ops.length;
+  const counter = { normal: 0, reduce: 0 };
+  for (const cell of s.net.cells) {
+    const kind: Kind = cell.reduction ? 'reduce' : 'normal';
+    const k = counter[kind]++;
+    const hc = h.cells[cell.index];
+    const so = cell.origin.dataSync(), sc = cell.child.dataSync();
+    cell.edges.forEach((e, ei) => {
+      const push = (op: string, kindName: string, sw: number, hv: number, g: { gamma: number[]; omega: number; C: number[][] }) => {
+        cols.cell_type.push(kind); cols.cell.push(cell.index); cols.edge.push(ei); cols.node.push(e.node); cols.source.push(e.source);
+        cols.op.push(op); cols.kind.push(kindName); cols.switch.push(sw); cols.hessian.push(hv); cols.gamma.push(g.gamma[k] ?? g.gamma[0]);
+        cols.omega.push(g.omega); cols.C.push(g.C[k]?.[0] ?? NaN);
+      };
+      push('', 'origin', so[ei], hc.origin[ei], b[kind].origin[ei]);
+      s.cfg.space.ops.forEach((op, oi) => push(op, 'child', sc[ei * O + oi], hc.child[ei * O + oi], b[kind].child[ei][oi]));
+    });
+  }
+  const t = tableFromArrays({
+    cell_type: cols.cell_type as string[], cell: Int32Array.from(cols.cell as number[]), edge: Int32Array.from(cols.edge as number[]),
+    node: Int32Array.from(cols.node as number[]), source: Int32Array.from(cols.source as number[]), op: cols.op as string[], kind: cols.kind as string[],
+    switch: Float64Array.from(cols.switch as number[]), hessian: Float64Array.from(cols.hessian as number[]), gamma: Float64Array.from(cols.gamma as number[]),
+    omega: Float64Array.from(cols.omega as number[]), C: Float64Array.from(cols.C as number[]),
+  });
+  for (const [key, v] of Object.entries(meta)) t.schema.metadata.set(key, v);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, tableToIPC(t, 'file'));
+}
+
+export interface SearchEvents extends TrainEvents {
+  onRound?(r: RoundResult): void;
+  onPhase?(text: string): void;
+}
+
+export async function runSearch(cfg: SearchConfig, runDir: string, events: SearchEvents = {}, resume = false): Promise<SearchResult> {
+  const s = new TrainingSession({ ...cfg, switchEpochs: cfg.rounds }, runDir);
+  const { space } = cfg;
+  const counts = { normal: s.net.cells.filter((c) => !c.reduction).length, reduce: s.net.cells.filter((c) => c.reduction).length };
+  const lambdas = { lambdaOrigin: cfg.lambdaOrigin, lambdaChild: cfg.lambdaChild, mode: cfg.updateMode };
+  if (!(cfg.lambdaOrigin > 0) || !(cfg.lambdaChild > 0)) throw new Error('the search needs λ_origin > 0 and λ_child > 0 (--lambda)');
+  let bayes = initialState(counts, { normal: space.edges.normal.length, reduce: space.edges.reduce.length }, space.ops.length, cfg.updateMode, seededRandom(cfg.seed + 17));
+  const pruned = new Set<string>();   // `${kind}:${edge}:${op|-1}`
+  const warmup: EpochMetrics[] = [], rounds: RoundResult[] = [];
+  let nextEpoch = 0;
+  try {
+    if (resume) {
+      const st = await s.restore();
+      nextEpoch = st.epochDone + 1;
+      if (st.bayes) bayes = st.bayes as BayesState;
+      for (const p of (st.pruned as string[] | undefined) ?? []) pruned.add(p);
+    } else {
+      s.start('search');
+    }
+    const mask = () => {
+      if (!pruned.size) return undefined;
+      const m = new Map<tf.Variable, tf.Tensor>();
+      for (const c of s.net.cells) {
+        const kind = c.reduction ? 'reduce' : 'normal';
+        const E = c.edges.length, O = space.ops.length;
+        m.set(c.origin, tf.tensor1d(Array.from({ length: E }, (_, e) => (pruned.has(`${kind}:${e}:-1`) ? 0 : 1))));
+        m.set(c.child, tf.tensor2d(Array.from({ length: E }, (_, e) => Array.from({ length: O }, (_, o) => (pruned.has(`${kind}:${e}:${o}`) || pruned.has(`${kind}:${e}:-1`) ? 0 : 1)))));
+      }
+      return m;
+    };
+    for (let epoch = nextEpoch; epoch < cfg.warmupEpochs; epoch++) {
+      const m = s.runEpoch(epoch, 'warmup', events);
+      warmup.push(m);
+      await s.save(epoch, { bayes, pruned: [...pruned] });
+      events.onEpochEnd?.(m);
+    }
+    for (let epoch = Math.max(nextEpoch, cfg.warmupEpochs); epoch < cfg.warmupEpochs + cfg.rounds; epoch++) {
+      const round = epoch - cfg.warmupEpochs + 1;
+      const omega = omegaTensors(bayes);
+      const msk = mask();
+      const m = s.runEpoch(epoch, 'switch', events, omega, msk);
+      tf.dispose([...omega.origin.values(), ...omega.child.values(), ...(msk ? [...msk.values()] : [])]);
+      events.onEpochEnd?.(m);
+      events.onPhase?.(`round ${round}: switch Hessian over ${cfg.hessian.batches} batches`);
+      const t0 = performance.now();
+      const list = [];
+      for (const b of batches(s.splits.switch, { batchSize: cfg.hessian.batch, shuffle: true, seed: cfg.seed + 1000 + round, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
+        list.push(b);
+        if (list.length === cfg.hessian.batches) break;
+      }
+      const h = switchHessian(s.net, list, { mode: cfg.hessian.mode, seed: cfg.hessian.seed, scale: cfg.hessian.scale, datasetSize: s.splits.switch.n });
+      for (const b of list) tf.dispose([b.x, b.y]);
+      const hessianSeconds = (performance.now() - t0) / 1000;
+      bayes = {
+        normal: counts.normal ? updateType(bayes.normal, typeInputs(s, h, 'normal'), lambdas) : bayes.normal,
+        reduce: counts.reduce ? updateType(bayes.reduce, typeInputs(s, h, 'reduce'), lambdas) : bayes.reduce,
+        updates: bayes.updates + 1,
+      };
+      let newlyPruned = 0;
+      if (cfg.prune > 0) {
+        for (const kind of ['normal', 'reduce'] as const) {
+          bayes[kind].origin.forEach((g, e) => { if (g.gamma[0] < cfg.prune && !pruned.has(`${kind}:${e}:-1`)) { pruned.add(`${kind}:${e}:-1`); newlyPruned++; } });
+          bayes[kind].child.forEach((row, e) => row.forEach((g, o) => { if (g.gamma[0] < cfg.prune && !pruned.has(`${kind}:${e}:${o}`)) { pruned.add(`${kind}:${e}:${o}`); newlyPruned++; } }));
+        }
+        const msk2 = mask();
+        if (msk2) { for (const [v, mm] of msk2) tf.tidy(() => v.assign(tf.mul(v, mm))); tf.dispose([...msk2.values()]); }
+      }
+      writeRoundTable(path.join(runDir, 'state', `round-${round}.arrow`), s, h, bayes, {
+        kind: 'search-state', round: String(round), lambda_origin: String(cfg.lambdaOrigin), lambda_child: String(cfg.lambdaChild),
+        update_mode: cfg.updateMode, hessian_mode: cfg.hessian.mode, hessian_scale: cfg.hessian.scale, hessian_seed: cfg.hessian.seed,
+      });
+      const r: RoundResult = { round, epoch: m, hessianSeconds, pruned: pruned.size, gammaNormal: typeGammas(bayes, 'normal').origin, gammaReduce: typeGammas(bayes, 'reduce').origin };
+      rounds.push(r);
+      s.log({ type: 'round', ...r });
+      await s.save(epoch, { bayes, pruned: [...pruned], round });
+      events.onRound?.(r);
+    }
+    s.saveResults();
+    const derived = (kind: Kind) => {
+      const cell = deriveCell(space.edges[kind], space.ops, space.nodes, typeGammas(bayes, kind), cfg.derive);
+      return { nodes: cell.nodes, concat: cell.concat };
+    };
+    const genotype: Genotype = { normal: derived('normal'), reduce: counts.reduce ? derived('reduce') : derived('normal'), name: path.basename(runDir) };
+    const files = ['genotype.json', 'genotype.txt', 'cell-normal.svg', 'cell-reduce.svg'].map((f) => path.join(runDir, f));
+    fs.writeFileSync(files[0], `${toJSON(genotype)}\n`);
+    fs.writeFileSync(files[1], `${toDartsRepr(genotype)}\n`);
+    fs.writeFileSync(files[2], cellToSvg(genotype.normal, 'normal cell'));
+    fs.writeFileSync(files[3], cellToSvg(genotype.reduce, 'reduction cell'));
+    return { runDir, rounds, warmup, genotype, files };
+  } finally {
+    s.dispose();
+  }
+}
