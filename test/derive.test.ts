@@ -83,3 +83,11 @@ test('DARTS-compatible mode: exactly 2 inputs per node, one op each, never none;
 test('γ sizes are checked', (t) => {
   t.throws(() => deriveCell(DARTS_SPACE.edges.normal, ops, 4, { origin: [1], child: [1] }), { message: /do not match 14 edges × 7 ops/ });
 });
+
+test("'shrink' never leaves a cell without output: all-dead falls back to re-attaching", (t) => {
+  const edges = DARTS_SPACE.edges.normal;
+  const g = { origin: new Float64Array(edges.length), child: new Float64Array(edges.length * ops.length).fill(1) };
+  const cell = deriveCell(edges, ops, 4, g, { onDead: 'shrink', tauEdge: 0.5, relative: false });
+  t.deepEqual(cell.concat, [2, 3, 4, 5]);
+  t.true(cell.nodes.every((n) => n.length === 1));
+});

@@ -73,5 +73,7 @@ export function deriveCell(edges: EdgeSpec[], ops: readonly string[], nodes: num
     out.nodes[n] = entries;
     if (entries.length) out.concat.push(n + 2);
   }
+  // a cell must output something: if 'shrink' left no node at all, keep the re-attached form
+  if (!out.concat.length) return deriveCell(edges, ops, nodes, g, { ...opts, onDead: 'reattach' });
   return out;
 }
