@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<Command>> = {
   supernet: () => import('./supernet.js'),
   hessian: () => import('./hessian.js'),
   search: () => import('./search.js'),
+  derive: () => import('./derive.js'),
 };
 
 async function help(): Promise<string> {

@@ -30,6 +30,7 @@ Search options:
   --derive bayesnas|darts    keep every surviving op and edge, or DARTS's top-2 edges / top-1 op   [bayesnas]
   --tau-edge X --tau-op X    thresholds, relative to the largest γ of the cell unless --absolute   [0.1, 0.1]
   --on-dead reattach|shrink  a node left without inputs: re-attach its best edge, or drop it from the concat
+  --out DIR                  the run folder (same as --run-dir)
 
 ${trainUsage.split('\n').slice(trainUsage.split('\n').findIndex((l) => l.startsWith('Search space:'))).join('\n').replace(/--epochs N[^\n]*\n/, '').replace("[runs/<date>-supernet-<space>-<dataset>]", '[runs/<date>-search-<space>-<dataset>]')}`;
 
@@ -37,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values } = parse(argv, {
     ...TRAIN_FLAGS, rounds: { type: 'string' }, update: { type: 'string' }, 'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' },
     'hessian-mode': { type: 'string' }, 'hessian-seed': { type: 'string' }, 'hessian-scale': { type: 'string' }, prune: { type: 'string' },
-    derive: { type: 'string' }, 'tau-edge': { type: 'string' }, 'tau-op': { type: 'string' }, absolute: { type: 'boolean' }, 'on-dead': { type: 'string' },
+    out: { type: 'string' }, derive: { type: 'string' }, 'tau-edge': { type: 'string' }, 'tau-op': { type: 'string' }, absolute: { type: 'boolean' }, 'on-dead': { type: 'string' },
   });
   if (values.help) { console.log(usage); return 0; }
   const engine = await initEngine();
@@ -67,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
       },
     };
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-    runDir = path.resolve(String(values['run-dir'] ?? path.join(PROJECT_ROOT, 'runs', `${stamp}-search-${cfg.space.name}-${cfg.dataset}`)));
+    runDir = path.resolve(String(values.out ?? values['run-dir'] ?? path.join(PROJECT_ROOT, 'runs', `${stamp}-search-${cfg.space.name}-${cfg.dataset}`)));
     if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--run-dir ${runDir} already holds a run (use --resume to continue it, or another folder)`);
   }
   const quiet = !!values.json;
