@@ -1,0 +1,71 @@
+// Parity with the PyTorch reference: the same supernet, weights and batch in both frameworks.
+// Weights go to Python as an Arrow file in the TypeScript layout (python-ref/bayesnas_ref/tsweights.py
+// converts layouts); PyTorch's logits, loss and gradients come back the same way.
+import { tf } from '../engine/index.js';
+import type { SpaceSpec } from '../space/spaces.js';
+import type { Supernet } from '../space/supernet.js';
+import { readTensorFile, writeTensorFile, type TensorRow } from './arrow.js';
+import { exchangeDir, pyCall, pyModule } from './session.js';
+
+/** The space in python-ref's JSON form (snake_case; reductions and concat are the defaults there). */
+export function spaceToPython(s: SpaceSpec): string {
+  return JSON.stringify({
+    name: s.name, flavour: s.flavour, ops: s.ops, nodes: s.nodes,
+    edges: { normal: s.edges.normal.map((e) => [e.node, e.source]), reduce: s.edges.reduce.map((e) => [e.node, e.source]) },
+    layers: s.layers, C: s.C, stem_multiplier: s.stemMultiplier, preprocess: s.preprocess, stem: s.stem, head: s.head,
+  });
+}
+
+export function paramFileRows(net: Supernet): TensorRow[] {
+  return net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(e.variable.dataSync()) }));
+}
+
+export interface Comparison { quantity: string; maxAbs: number; relative: number; n: number }
+
+/** max |a−b| and max |a−b| / max |b| over the pair. */
+export function compare(quantity: string, a: ArrayLike<number>, b: ArrayLike<number>): Comparison {
+  if (a.length !== b.length) throw new Error(`${quantity}: ${a.length} values vs ${b.length}`);
+  let m = 0, s = 0;
+  for (let i = 0; i < a.length; i++) { m = Math.max(m, Math.abs(a[i] - b[i])); s = Math.max(s, Math.abs(b[i])); }
+  return { quantity, maxAbs: m, relative: m / Math.max(s, 1e-12), n: a.length };
+}
+
+/** Logits, loss and every gradient in TypeScript and in PyTorch for one batch (training-mode BN). */
+export async function forwardBackwardParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): Promise<Comparison[]> {
+  const ex = exchangeDir();
+  try {
+    writeTensorFile(ex.file('params.arrow'), paramFileRows(net));
+    writeTensorFile(ex.file('batch.arrow'), [
+      { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
+      { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
+    ]);
+    const parity = await pyModule('bayesnas_ref.parity');
+    await pyCall('parity.forward_backward', () => parity.forward_backward$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'), ex.file('torch.arrow'),
+      { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes }));
+    const torch = new Map(readTensorFile(ex.file('torch.arrow')).rows.map((r) => [r.name, r]));
+    const vars = net.params.variables();
+    let logitsT: tf.Tensor | null = null;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = net.forward(x, { training: true });
+      logitsT = tf.keep(logits);
+      return tf.losses.softmaxCrossEntropy(tf.oneHot(y, net.classes), logits) as tf.Scalar;
+    }, vars);
+    const ts = { loss: value.dataSync()[0], grads: new Map(net.params.select().map((e) => [e.name, grads[e.variable.name].dataSync() as Float32Array])) };
+    const logits = (logitsT as tf.Tensor | null)!.dataSync();
+    tf.dispose([value, ...Object.values(grads), logitsT as unknown as tf.Tensor]);
+    const out = [compare('logits', logits, torch.get('logits')!.data), compare('loss', [ts.loss], torch.get('loss')!.data)];
+    const wg: number[] = [], tg: number[] = [], ws: number[] = [], tsw: number[] = [];
+    for (const e of net.params.select()) {
+      const r = torch.get(e.name);
+      if (!r) throw new Error(`PyTorch returned no gradient for ${e.name}`);
+      const mine = ts.grads.get(e.name)!;
+      out.push(compare(`grad ${e.name}`, mine, r.data));
+      (e.group === 'switches' ? ws : wg).push(...mine);
+      (e.group === 'switches' ? tsw : tg).push(...r.data);
+    }
+    out.splice(2, 0, compare('grad (all weights)', wg, tg), compare('grad (all switches)', ws, tsw));
+    return out;
+  } finally {
+    ex.cleanup();
+  }
+}
