@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command>> = {
   hessian: () => import('./hessian.js'),
   search: () => import('./search.js'),
   derive: () => import('./derive.js'),
+  genotype: () => import('./genotype.js'),
 };
 
 async function help(): Promise<string> {
