@@ -5,11 +5,12 @@ import { initEngine } from '../engine/index.js';
 import { benchEngine } from '../bench/engine.js';
 import { benchSupernet } from '../bench/supernet.js';
 import { benchHessian } from '../bench/hessian.js';
+import { benchBridge } from '../bench/bridge.js';
 import { choiceFlag, intFlag, parse, UsageError, type Values } from './args.js';
 import { progress } from './progress.js';
 
-export const summary = 'benchmarks measured side by side (engine, supernet, hessian)';
-export const usage = `bayesnas bench engine|supernet|hessian [options]
+export const summary = 'benchmarks measured side by side (engine, supernet, hessian, bridge)';
+export const usage = `bayesnas bench engine|supernet|hessian|bridge [options]
 
   engine   one training step (forward, backward, SGD update) of a supernet slice: batch of 32x32x3,
            stem to 16 channels, a stride-1 and a stride-2 mixed edge of the 7 DARTS ops each gated
@@ -22,6 +23,9 @@ export const usage = `bayesnas bench engine|supernet|hessian [options]
   hessian  the diagonal switch-Hessian pass vs one ordinary forward+backward pass of the same
            supernet (default: bayesnas space, 8 cells, C=16, batch 32 of 16x16x3), alternating;
            medians and their ratio (goal: at most 2).
+  bridge   a pythonia round trip (median of --calls), and a float32 tensor moved TypeScript →
+           Python → TypeScript as an Arrow IPC file (--mb, default 100) and as a plain list
+           through pythonia (--list-mb, default 10; lists are slow), medians of --repeats.
 
 Options:
   --batch N        batch size (engine 32, supernet 64)
@@ -41,10 +45,22 @@ export async function run(argv: string[]): Promise<number> {
     batch: { type: 'string' }, size: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, 'no-pytorch': { type: 'boolean' }, out: { type: 'string' },
     space: { type: 'string' }, C: { type: 'string' }, layers: { type: 'string' },
+    calls: { type: 'string' }, mb: { type: 'string' }, 'list-mb': { type: 'string' }, repeats: { type: 'string' },
   });
   if (values.help || positionals.length === 0) { console.log(usage); return values.help ? 0 : 2; }
   const what = positionals[0];
-  if (!['engine', 'supernet', 'hessian'].includes(what)) throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet, hessian)`);
+  if (!['engine', 'supernet', 'hessian', 'bridge'].includes(what)) throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet, hessian, bridge)`);
+  if (what === 'bridge') {
+    const r = await benchBridge({ calls: intFlag(values, 'calls', 1000, 1), arrowMB: intFlag(values, 'mb', 100, 1), listMB: intFlag(values, 'list-mb', 10, 1), repeats: intFlag(values, 'repeats', 3, 1) });
+    writeOut(values, r);
+    if (values.json) console.log(JSON.stringify(r, null, 2));
+    else {
+      console.log(`pythonia round trip: median ${r.roundTripMs.median.toFixed(3)} ms over ${r.roundTripMs.calls} calls`);
+      console.log(`Arrow IPC, ${r.arrow.MB} MB: TS→Python ${r.arrow.toPythonMs.toFixed(0)} ms (${r.arrow.toPythonMBps.toFixed(0)} MB/s), Python→TS ${r.arrow.fromPythonMs.toFixed(0)} ms (${r.arrow.fromPythonMBps.toFixed(0)} MB/s)`);
+      console.log(`plain list, ${r.list.MB} MB: TS→Python ${r.list.toPythonMs.toFixed(0)} ms (${r.list.toPythonMBps.toFixed(1)} MB/s), Python→TS ${r.list.fromPythonMs.toFixed(0)} ms (${r.list.fromPythonMBps.toFixed(1)} MB/s)`);
+    }
+    return 0;
+  }
   const engine = await initEngine();
   if (what === 'supernet') return runSupernet(values, engine.backend);
   if (what === 'hessian') return runHessian(values);
