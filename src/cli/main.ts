@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   search: () => import('./search.js'),
   derive: () => import('./derive.js'),
   genotype: () => import('./genotype.js'),
+  parity: () => import('./parity.js'),
 };
 
 async function help(): Promise<string> {
