@@ -44,3 +44,20 @@ def forward_backward(space_json: str, params: str, batch: str, out: str, gate: s
         rows.append(TensorRow(m.ts_name, tuple(t.shape), t.numpy().astype(np.float32).ravel(), m.group))
     write_tensor_file(out, rows, {"kind": "parity-grads"})
     return {"loss": loss.item(), "tensors": len(rows)}
+
+
+def switch_hessians(space_json: str, params: str, batch: str, gate: str = "output", in_channels: int = 3,
+                    num_classes: int = 10, mode: str = "per-sample", seed: str = "diagonal", scale: str = "mean",
+                    exact: bool = False) -> str:
+    """The recursion (and, with ``exact``, the exact diagonal by double backward) on the same weights
+    and batch as the TypeScript side; JSON with one entry per cell and the per-group comparison."""
+    from .hessian import compare, exact_switch_hessian, recursion_switch_hessian
+    model = _model(space_json, params, gate, in_channels, num_classes)
+    x, y = read_batch(batch)
+    rec = recursion_switch_hessian(model, x, y, mode=mode, seed=seed, scale=scale)
+    out = {"recursion": [{"cell": r["cell"], "type": r["type"], "origin": r["origin"].tolist(), "child": r["child"].ravel().tolist()} for r in rec]}
+    if exact:
+        ex = exact_switch_hessian(model, x, y)
+        out["exact"] = [{"cell": r["cell"], "type": r["type"], "origin": r["origin"].tolist(), "child": r["child"].ravel().tolist()} for r in ex]
+        out["comparison"] = compare(rec, ex)
+    return json.dumps(out, default=float)

@@ -69,3 +69,33 @@ export async function forwardBackwardParity(net: Supernet, x: tf.Tensor4D, y: tf
     ex.cleanup();
   }
 }
+
+export interface HessianParity {
+  /** TS recursion vs python-ref recursion, all switches */
+  recursion: Comparison;
+  /** python-ref's comparison of the recursion with the exact diagonal, per switch group */
+  vsExact: Record<string, { spearman: number; median_rel_err?: number; [k: string]: number | undefined }> | null;
+}
+
+/** TS switch Hessian (recursion) against python-ref's recursion on identical weights and batch. */
+export async function hessianParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D, o: { mode?: 'per-sample' | 'faithful'; seed?: 'diagonal' | 'target' | 'full'; scale?: 'mean' | 'batchSum'; exact?: boolean } = {}): Promise<HessianParity> {
+  const { switchHessian } = await import('../hessian/index.js');
+  const ex = exchangeDir();
+  try {
+    writeTensorFile(ex.file('params.arrow'), paramFileRows(net));
+    writeTensorFile(ex.file('batch.arrow'), [
+      { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
+      { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
+    ]);
+    const parity = await pyModule('bayesnas_ref.parity');
+    const text = String(await pyCall('parity.switch_hessians', () => parity.switch_hessians$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'),
+      { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes, mode: o.mode ?? 'per-sample', seed: o.seed ?? 'diagonal', scale: o.scale ?? 'mean', exact: !!o.exact })));
+    const py = JSON.parse(text) as { recursion: Array<{ origin: number[]; child: number[] }>; comparison?: HessianParity['vsExact'] };
+    const h = switchHessian(net, [{ x, y }], { mode: o.mode, seed: o.seed, scale: o.scale });
+    const mine = h.cells.flatMap((c) => [...c.origin, ...c.child]);
+    const theirs = py.recursion.flatMap((c) => [...c.origin, ...c.child]);
+    return { recursion: compare('switch Hessian (recursion)', mine, theirs), vsExact: py.comparison ?? null };
+  } finally {
+    ex.cleanup();
+  }
+}
