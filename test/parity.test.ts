@@ -33,3 +33,23 @@ for (const space of spaces) {
     net.dispose();
   });
 }
+
+test.serial('weights made by PyTorch load into the TypeScript supernet and give the same logits and gradients', async (t) => {
+  const { pyModule, pyCall, exchangeDir } = await import('../src/bridge/session.js');
+  const { loadParams } = await import('../src/search/train.js');
+  const { spaceToPython } = await import('../src/bridge/parity.js');
+  const space = { ...BAYESNAS_SPACE, C: 4, layers: 3 };
+  const ex = exchangeDir();
+  const py = await pyModule('bayesnas_ref.parity');
+  await pyCall('export_fresh', () => py.export_fresh$(spaceToPython(space), ex.file('torch-init.arrow'), { in_channels: 1, seed: 11 }));
+  const net = buildSupernet(space, { inChannels: 1, seed: 99 });
+  loadParams(net, ex.file('torch-init.arrow'));
+  const { readTensorFile } = await import('../src/bridge/arrow.js');
+  const rows = readTensorFile(ex.file('torch-init.arrow')).rows;
+  t.is(rows.length, net.params.entries.length);
+  for (const row of rows) t.deepEqual(Array.from(net.params.get(row.name).dataSync()), Array.from(row.data), row.name);
+  const r = await forwardBackwardParity(net, randomTensor([4, 8, 8, 1], 12) as tf.Tensor4D, tf.tensor1d([0, 1, 2, 3], 'int32'));
+  for (const q of ['logits', 'loss', 'grad (all weights)', 'grad (all switches)']) t.true(r.find((c) => c.quantity === q)!.relative <= 1e-4, q);
+  ex.cleanup();
+  net.dispose();
+});

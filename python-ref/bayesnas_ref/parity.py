@@ -61,3 +61,13 @@ def switch_hessians(space_json: str, params: str, batch: str, gate: str = "outpu
         out["exact"] = [{"cell": r["cell"], "type": r["type"], "origin": r["origin"].tolist(), "child": r["child"].ravel().tolist()} for r in ex]
         out["comparison"] = compare(rec, ex)
     return json.dumps(out, default=float)
+
+
+def export_fresh(space_json: str, out: str, gate: str = "output", in_channels: int = 3, num_classes: int = 10,
+                 seed: int = 0) -> None:
+    """A freshly initialised PyTorch supernet (PyTorch's own initialisation), exported in the
+    TypeScript names and layouts, for the TS side's loadParams."""
+    from .tsweights import export_params
+    torch.manual_seed(seed)
+    space = space_from_dict(json.loads(space_json))
+    export_params(build_supernet(space, num_classes=num_classes, in_channels=in_channels, gate=gate), out)

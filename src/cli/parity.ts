@@ -6,13 +6,13 @@ import { initEngine, tf } from '../engine/index.js';
 import { batches, loadDataset, splitTrainingSet, type DatasetName } from '../data/index.js';
 import { buildSupernet } from '../space/supernet.js';
 import { loadParams, type TrainConfig } from '../search/train.js';
-import { forwardBackwardParity } from '../bridge/parity.js';
+import { forwardBackwardParity, hessianParity } from '../bridge/parity.js';
 import { closePython } from '../bridge/session.js';
 import { configFromFlags, FLAGS as TRAIN_FLAGS } from './supernet.js';
 import { intFlag, numFlag, parse, UsageError } from './args.js';
 
 export const summary = 'TypeScript vs PyTorch on identical weights and batch: logits, loss, gradients';
-export const usage = `bayesnas parity (--run DIR | --space NAME|FILE [supernet options]) [--batch N] [--tolerance X] [--json]
+export const usage = `bayesnas parity (--run DIR | --space NAME|FILE [supernet options]) [--batch N] [--tolerance X] [--hessian] [--exact] [--json]
 
 Exports the supernet's weights (a run's checkpoint, or a fresh seeded one) and one batch of the
 'switch' split to Arrow files, runs the same network in PyTorch (python-ref), and compares the
@@ -23,10 +23,15 @@ is at most --tolerance (1e-4). Exit status 1 if any check fails.
 Real images have flat regions (background) where max-pool windows tie; TensorFlow and PyTorch
 pick different maxima there, so the gradients legitimately differ. --jitter X (default 1e-3) adds
 uniform noise of that size to the batch, the same for both sides, to break the ties; --jitter 0
-compares the raw batch.`;
+compares the raw batch.
+
+--hessian also compares the switch-Hessian recursion with python-ref's independent recursion;
+--exact also reports, per switch group, how the recursion relates to the exact diagonal from
+PyTorch autograd (Spearman rank correlation, median relative error; slow: one double backward per
+switch).`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...TRAIN_FLAGS, run: { type: 'string' }, tolerance: { type: 'string' }, jitter: { type: 'string' } });
+  const { values } = parse(argv, { ...TRAIN_FLAGS, run: { type: 'string' }, tolerance: { type: 'string' }, jitter: { type: 'string' }, hessian: { type: 'boolean' }, exact: { type: 'boolean' } });
   if (values.help) { console.log(usage); return 0; }
   if (!values.run && !values.space) throw new UsageError('give --run DIR or --space NAME|FILE');
   await initEngine();
@@ -63,11 +68,21 @@ export async function run(argv: string[]): Promise<number> {
       const err = c.maxAbs / Math.max(scale, 1e-30);
       return { ...c, error: err, pass: err <= tol };
     });
+    let vsExact = null;
+    if (values.hessian || values.exact) {
+      const h = await hessianParity(net, b.x, b.y, { exact: !!values.exact });
+      rows.push({ ...h.recursion, error: h.recursion.relative, pass: h.recursion.relative <= tol });
+      vsExact = h.vsExact;
+    }
     const failed = rows.filter((x) => !x.pass).length;
-    if (values.json) console.log(JSON.stringify({ tolerance: tol, failed, checks: rows }, null, 2));
+    if (values.json) console.log(JSON.stringify({ tolerance: tol, failed, checks: rows, recursionVsExact: vsExact }, null, 2));
     else {
       console.log(`${'quantity'.padEnd(52)} ${'n'.padStart(7)} ${'max abs'.padStart(10)} ${'relative'.padStart(10)}  result`);
       for (const x of rows) console.log(`${x.quantity.slice(0, 52).padEnd(52)} ${String(x.n).padStart(7)} ${x.maxAbs.toExponential(2).padStart(10)} ${x.error.toExponential(2).padStart(10)}  ${x.pass ? 'pass' : 'FAIL'}`);
+      if (vsExact) {
+        console.log('\nrecursion vs exact switch Hessian (approximation, not an error):');
+        for (const [g, v] of Object.entries(vsExact)) console.log(`  ${g.padEnd(14)} Spearman ${Number(v.spearman).toFixed(2)}, median relative error ${Number(v.median_rel_err).toFixed(2)}`);
+      }
       console.log(`\n${rows.length - failed} of ${rows.length} checks within ${tol}`);
     }
     return failed ? 1 : 0;
