@@ -30,15 +30,20 @@ export function compare(quantity: string, a: ArrayLike<number>, b: ArrayLike<num
   return { quantity, maxAbs: m, relative: m / Math.max(s, 1e-12), n: a.length };
 }
 
+/** The supernet's parameters (params.arrow) and one batch (batch.arrow) for the Python side. */
+function writeInputs(file: (n: string) => string, net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): void {
+  writeTensorFile(file('params.arrow'), paramFileRows(net));
+  writeTensorFile(file('batch.arrow'), [
+    { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
+    { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
+  ]);
+}
+
 /** Logits, loss and every gradient in TypeScript and in PyTorch for one batch (training-mode BN). */
 export async function forwardBackwardParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): Promise<Comparison[]> {
   const ex = exchangeDir();
   try {
-    writeTensorFile(ex.file('params.arrow'), paramFileRows(net));
-    writeTensorFile(ex.file('batch.arrow'), [
-      { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
-      { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
-    ]);
+    writeInputs(ex.file, net, x, y);
     const parity = await pyModule('bayesnas_ref.parity');
     await pyCall('parity.forward_backward', () => parity.forward_backward$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'), ex.file('torch.arrow'),
       { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes }));
@@ -82,11 +87,7 @@ export async function hessianParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1
   const { switchHessian } = await import('../hessian/index.js');
   const ex = exchangeDir();
   try {
-    writeTensorFile(ex.file('params.arrow'), paramFileRows(net));
-    writeTensorFile(ex.file('batch.arrow'), [
-      { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
-      { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
-    ]);
+    writeInputs(ex.file, net, x, y);
     const parity = await pyModule('bayesnas_ref.parity');
     const text = String(await pyCall('parity.switch_hessians', () => parity.switch_hessians$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'),
       { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes, mode: o.mode ?? 'per-sample', seed: o.seed ?? 'diagonal', scale: o.scale ?? 'mean', exact: !!o.exact })));
