@@ -17,16 +17,17 @@ export class Sgd {
   /** Applies gradients (a map by variable name that may hold other optimisers' variables too). Call inside a tidy. */
   apply(grads: tf.NamedTensorMap): void {
     const wd = this.o.weightDecay ?? 0;
-    const gs: tf.NamedTensorMap = {};
-    for (const v of this.vars) {
-      const g = grads[v.name];
-      if (!g) continue;
-      gs[v.name] = wd ? tf.add(g, tf.mul(v, wd)) : g;
-    }
+    const own = this.vars.filter((v) => grads[v.name]);
+    // clip the raw gradients' global norm first, then add weight decay (PyTorch's clip_grad_norm_ + SGD order)
+    let scale: tf.Tensor | null = null;
     if (this.o.clipNorm) {
-      const norm = tf.sqrt(tf.addN(Object.values(gs).map((g) => tf.sum(tf.square(g)))));
-      const scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(norm, 1e-6)));
-      for (const k of Object.keys(gs)) gs[k] = tf.mul(gs[k], scale);
+      const norm = tf.sqrt(tf.addN(own.map((v) => tf.sum(tf.square(grads[v.name])))));
+      scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(norm, 1e-6)));
+    }
+    const gs: tf.NamedTensorMap = {};
+    for (const v of own) {
+      const g = scale ? tf.mul(grads[v.name], scale) : grads[v.name];
+      gs[v.name] = wd ? tf.add(g, tf.mul(v, wd)) : g;
     }
     this.opt.applyGradients(gs as unknown as Record<string, tf.Variable>);
   }

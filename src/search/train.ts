@@ -171,7 +171,8 @@ export class TrainingSession {
     if (!this.splits.train.n && cfg.warmupEpochs) throw new Error('the warm-up split is empty: raise --train-size');
     if (!this.splits.switch.n && cfg.switchEpochs) throw new Error('the switch split is empty: raise --switch-size');
     this.net = buildSupernet(cfg.space, { classes: this.data.classes.length, inChannels: cfg.channels || this.data.train.channels, seed: cfg.seed });
-    this.wOpt = new Sgd(this.net.params.variables('weights'), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
+    // the weights' gradient norm is clipped (DARTS: 5); switches are not clipped
+    this.wOpt = new Sgd(this.net.params.variables('weights'), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, clipNorm: cfg.gradClip });
     this.sOpt = new Sgd(this.net.params.variables('switches'), { lr: cfg.switchLr, momentum: cfg.switchMomentum, weightDecay: 0 });
     this.metricsFile = path.join(runDir, 'metrics.jsonl');
   }
@@ -217,12 +218,6 @@ export class TrainingSession {
           const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits) as tf.Scalar;
           return penalty ? tf.add(ce, switchPenalty(net, cfg.lambdaOrigin, cfg.lambdaChild, omega)) as tf.Scalar : ce;
         }, vars);
-        if (cfg.gradClip) {   // clip the weights' gradient norm (DARTS: 5); switches are not clipped
-          const wg = wOpt.vars.map((v) => grads[v.name]).filter(Boolean);
-          const norm = tf.sqrt(tf.addN(wg.map((g) => tf.sum(tf.square(g)))));
-          const scale = tf.minimum(1, tf.div(cfg.gradClip, tf.add(norm, 1e-6)));
-          for (const v of wOpt.vars) if (grads[v.name]) grads[v.name] = tf.mul(grads[v.name], scale);
-        }
         wOpt.apply(grads);
         if (phase === 'switch') {
           sOpt.apply(grads);
