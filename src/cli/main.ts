@@ -12,6 +12,8 @@ const commands: Record<string, () => Promise<Command>> = {
   derive: () => import('./derive.js'),
   genotype: () => import('./genotype.js'),
   parity: () => import('./parity.js'),
+  'eval-net': () => import('./evalnet.js'),
+  train: () => import('./train.js'),
 };
 
 async function help(): Promise<string> {
