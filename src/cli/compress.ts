@@ -1,0 +1,141 @@
+// `bayesnas compress`: structured compression of an ordinary network with the BayesNAS machinery
+// (spec §8): group priors on neurons/filters/channels/weights, weight-Hessian diagonals, clean γ/ω/C
+// updates, pruning by γ, fine-tuning; run folder and an exported smaller tfjs model.
+// `bayesnas compress --bench`: wall time per compression round, tfjs vs PyTorch, alternating.
+import fs from 'node:fs';
+import path from 'node:path';
+import { initEngine } from '../engine/index.js';
+import { DATASET_NAMES, headOf, loadDataset, type DatasetName } from '../data/index.js';
+import { GROUPINGS } from '../compress/model.js';
+import { loadModelSpec } from '../compress/spec.js';
+import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
+import { benchCompress } from '../compress/bench.js';
+import { choiceFlag, intFlag, numFlag, parse, UsageError } from './args.js';
+import { progress, type Progress } from './progress.js';
+
+export const summary = 'network compression: group priors + weight Hessians prune neurons/filters of LeNet-style nets';
+const D = DEFAULT_COMPRESS;
+export const usage = `bayesnas compress --model lenet-300-100|lenet-5|FILE [options]
+bayesnas compress --bench [bench options]
+
+Each round (spec §8): train with the group penalty λ Σ_g ω_g ||W_g||₂ (Adam), compute the diagonal
+weight Hessians by the forward-recorded recursion (spec §6.6; per sample, seed p(1−p), batch-mean
+scale), update γ/ω/C per group by the clean rule (spec §5.1; h = H/λ), prune groups with γ < τ together
+with what depends on them (a neuron's outgoing weights, a filter's input channel in the next layer),
+fine-tune without the penalty. Finally the physically smaller network is exported as a tfjs
+LayersModel (run/model/), reloaded, and its test error recomputed.
+
+  --model NAME|FILE   lenet-300-100, lenet-5 (Caffe variant), or a JSON file of dense/conv/maxpool/flatten layers
+  --dataset NAME      mnist, fashion-mnist, cifar10   [mnist]
+  --group KIND        neuron: dense input units + conv filters (Louizos et al.'s unit counts);
+                      filter: fan-in groups everywhere; channel: fan-out groups everywhere;
+                      weight: every weight alone   [${D.grouping}]
+  --lambda L          penalty λ (on the batch-mean loss; the Hessian uses the same scale)   [${D.lambda}]
+  --rounds K          rounds of train → Hessian → update → prune → fine-tune   [${D.rounds}]
+  --epochs E          penalised epochs per round   [${D.epochs}]
+  --finetune-epochs F unpenalised epochs after each prune   [${D.finetuneEpochs}]
+  --final-epochs E    unpenalised epochs at lr/10 after the last round (reported as round K+1)   [${D.finalEpochs}]
+  --threshold T       prune groups with γ < T   [${D.threshold}]
+  --batch N           batch size   [${D.batch}]
+  --optimizer sgd|adam  SGD with momentum 0.9, or Adam   [${D.optimizer}]
+  --lr X              learning rate   [${D.lr}]
+  --penalty prox|loss prox: Adam on the data term, then the penalty's proximal step (whole groups become
+                      exactly zero); loss: the penalty inside Adam's loss   [${D.penalty}]
+  --hessian-batches M / --hessian-batch N   training batches for the Hessian   [${D.hessianBatches} / ${D.hessianBatch}]
+  --train-size N / --test-size N   use the first N samples (0 = all)   [0]
+  --seed S            [${D.seed}]
+  --out DIR           run folder   [runs/<date>-compress-<model>-<dataset>]
+  --json              print the summary as JSON
+
+Bench options (--bench): one compression round on random MNIST-shaped data, tfjs and PyTorch
+(python-ref, CPU) alternating, medians and their ratio:
+  --model M (lenet-300-100)  --train-steps S (20)  --finetune-steps F (10)  --hessian-batches M (2)
+  --batch N (100)  --repeats R (5)  --warmup W (1)  --threads T (2)  --no-pytorch`;
+
+function stamp(): string { return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19); }
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
+    epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
+    'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
+  });
+  if (values.help) { console.log(usage); return 0; }
+  if (values.bench) return bench(values);
+  if (!values.model) throw new UsageError('give --model lenet-300-100|lenet-5|FILE');
+  let model;
+  try { model = loadModelSpec(String(values.model)); } catch (e) { throw new UsageError((e as Error).message); }
+  const dataset = choiceFlag(values, 'dataset', DATASET_NAMES, 'mnist') as DatasetName;
+  const cfg: CompressConfig = {
+    model, dataset,
+    grouping: choiceFlag(values, 'group', GROUPINGS, D.grouping),
+    lambda: numFlag(values, 'lambda', D.lambda, 0),
+    rounds: intFlag(values, 'rounds', D.rounds, 1),
+    epochs: intFlag(values, 'epochs', D.epochs, 0),
+    finetuneEpochs: intFlag(values, 'finetune-epochs', D.finetuneEpochs, 0),
+    threshold: numFlag(values, 'threshold', D.threshold, 0),
+    batch: intFlag(values, 'batch', D.batch, 1),
+    lr: numFlag(values, 'lr', D.lr, 0),
+    hessianBatches: intFlag(values, 'hessian-batches', D.hessianBatches, 1),
+    hessianBatch: intFlag(values, 'hessian-batch', D.hessianBatch, 1),
+    seed: intFlag(values, 'seed', D.seed, 0),
+    penalty: choiceFlag(values, 'penalty', ['prox', 'loss'] as const, D.penalty),
+    optimizer: choiceFlag(values, 'optimizer', ['sgd', 'adam'] as const, D.optimizer),
+    finalEpochs: intFlag(values, 'final-epochs', D.finalEpochs, 0),
+  };
+  const engine = await initEngine();
+  const data = loadDataset(dataset);
+  const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);
+  const train = trainSize ? headOf(data.train, trainSize) : data.train;
+  const test = testSize ? headOf(data.test, testSize) : data.test;
+  const runDir = path.resolve(String(values.out ?? path.join('runs', `${stamp()}-compress-${model.name}-${dataset}`)));
+  if (fs.existsSync(path.join(runDir, 'summary.json'))) throw new UsageError(`--out: ${runDir} already holds a finished run`);
+  const quiet = !!values.json;
+  if (!quiet) console.error(`compress ${model.name} on ${dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}`);
+  let bar: Progress | null = null;
+  const result = await compress(cfg, { train, test, classes: data.classes.length }, runDir, {
+    onPhase(r, phase, steps) { bar?.stop(); bar = progress(`round ${Math.min(r, cfg.rounds)}/${cfg.rounds} ${r > cfg.rounds ? 'final   ' : phase.padEnd(8)}`, steps, { quiet, fields: ['loss'] }); },
+    onStep(done, loss) { bar?.update(done, { loss: loss.toFixed(4) }); },
+    onRound(m) {
+      bar?.stop(); bar = null;
+      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s`);
+    },
+  });
+  if (values.json) console.log(JSON.stringify(result, null, 2));
+  else {
+    const f = result.final, x = result.exported!;
+    console.log(`${model.name} on ${dataset}: ${result.initial.architecture} -> ${f.architecture}`);
+    console.log(`weights kept ${f.weights} of ${result.initial.weights} (${f.ratio.toFixed(1)}x fewer), test error ${(100 * f.testError).toFixed(2)}%`);
+    console.log(`exported smaller model: ${x.params} parameters (${x.layers.join(', ')}) -> ${x.dir}; reloaded test error ${(100 * x.testErrorReloaded).toFixed(2)}%, max |logit diff| ${x.maxLogitDiff.toExponential(1)}`);
+    console.log(`run folder ${runDir} (${result.seconds.toFixed(0)} s)`);
+  }
+  return 0;
+}
+
+async function bench(values: Record<string, unknown>): Promise<number> {
+  const model = String(values.model ?? 'lenet-300-100');
+  const o = {
+    model, trainSteps: intFlag(values, 'train-steps', 20, 1), finetuneSteps: intFlag(values, 'finetune-steps', 10, 0),
+    hessianBatches: intFlag(values, 'hessian-batches', 2, 1), batch: intFlag(values, 'batch', 100, 1), repeats: intFlag(values, 'repeats', 5, 1),
+    warmup: intFlag(values, 'warmup', 1, 0), threads: intFlag(values, 'threads', 2, 1), seed: intFlag(values, 'seed', 0, 0),
+    lambda: numFlag(values, 'lambda', 1e-4, 0), pytorch: !values['no-pytorch'],
+  };
+  if (!['lenet-300-100', 'lenet-5'].includes(model)) throw new UsageError('--bench: --model must be lenet-300-100 or lenet-5');
+  await initEngine();
+  const bar = progress('bench compress', o.warmup + o.repeats, { quiet: !!values.json });
+  const r = await benchCompress(o, (i) => bar.update(i));
+  bar.stop();
+  const dir = path.resolve('runs', 'bench');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `compress-${model}-${stamp()}.json`), JSON.stringify(r, null, 2));
+  if (values.json) console.log(JSON.stringify(r, null, 2));
+  else {
+    console.log(r.workload);
+    console.log(`tfjs (${r.backend}${r.tensorflow ? ` ${r.tensorflow}` : ''}): median ${r.tfjs.medianMs.toFixed(0)} ms per round [${r.tfjs.roundsMs.map((v) => v.toFixed(0)).join(' ')}]`);
+    if (r.pytorch) console.log(`PyTorch ${r.pytorch.torch} (${r.pytorch.threads} threads): median ${r.pytorch.medianMs.toFixed(0)} ms per round [${r.pytorch.roundsMs.map((v) => v.toFixed(0)).join(' ')}]`);
+    if (r.ratio) console.log(`ratio tfjs / PyTorch: ${r.ratio.toFixed(2)}`);
+  }
+  return 0;
+}

@@ -1,0 +1,246 @@
+// The compression loop (spec §8): K rounds of
+//   train with the group penalty λ Σ_g ω_g ||W_g||₂ → weight-Hessian diagonals (spec §6.6) →
+//   clean γ/ω/C update per group (spec §5.1) → prune the groups with γ < τ (and their dependents) →
+//   fine-tune without the penalty,
+// then export the physically smaller network, reload it and recompute its test error. Everything
+// lands in a run folder: config.json, metrics.arrow + metrics.csv (one row per round, plot-ready),
+// gamma/round-<r>.arrow (γ, ω, ||W_g||, Σh per group), summary.json and model/ (tfjs format).
+import fs from 'node:fs';
+import path from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { engineInfo, tf } from '../engine/index.js';
+import { Sgd } from '../engine/sgd.js';
+import { batches, countBatches, type Normalization, type Split } from '../data/index.js';
+import { CompressNet, type Grouping } from './model.js';
+import { pruneByGamma, updateGroups, weightHessians, type GroupRow } from './bayes.js';
+import { loadModel, saveModel, toLayersModel } from './export.js';
+import type { ModelSpec } from './spec.js';
+
+export interface CompressConfig {
+  model: ModelSpec;
+  dataset: string;
+  grouping: Grouping;
+  lambda: number;
+  rounds: number;
+  /** epochs with the penalty per round */
+  epochs: number;
+  /** epochs without the penalty after each prune */
+  finetuneEpochs: number;
+  batch: number;
+  lr: number;
+  /** prune groups with γ below this */
+  threshold: number;
+  hessianBatches: number;
+  hessianBatch: number;
+  seed: number;
+  /** how the penalty is optimised: proximal step after Adam (exact zeros) or inside Adam's loss */
+  penalty: PenaltyMode;
+  optimizer: OptimizerName;
+  /** unpenalised epochs after the last round, at lr/10 (reported as round K+1) */
+  finalEpochs: number;
+}
+
+export const DEFAULT_COMPRESS: Omit<CompressConfig, 'model' | 'dataset'> = {
+  grouping: 'neuron', lambda: 1e-4, rounds: 3, epochs: 2, finetuneEpochs: 1, batch: 100, lr: 0.05, threshold: 1e-3,
+  hessianBatches: 10, hessianBatch: 200, seed: 0, penalty: 'prox', optimizer: 'sgd', finalEpochs: 0,
+};
+
+export interface CompressData { train: Split; test: Split; normalization?: Normalization; classes: number }
+
+export interface RoundMetrics {
+  round: number;
+  architecture: string;
+  weights: number;
+  biases: number;
+  ratio: number;
+  testError: number;
+  groupsPruned: number;
+  trainLoss: number;
+  secondsTrain: number;
+  secondsHessian: number;
+  secondsRound: number;
+}
+
+export interface CompressEvents {
+  onPhase?(round: number, phase: 'train' | 'hessian' | 'finetune', steps: number): void;
+  onStep?(done: number, loss: number): void;
+  onRound?(m: RoundMetrics): void;
+}
+
+export interface CompressSummary {
+  runDir: string | null;
+  initial: { architecture: string; weights: number; biases: number };
+  rounds: RoundMetrics[];
+  final: RoundMetrics;
+  exported: { dir: string; params: number; layers: string[]; testErrorReloaded: number; maxLogitDiff: number } | null;
+  seconds: number;
+}
+
+/** Test error of a logits function over a split. */
+export function testError(predict: (x: tf.Tensor4D) => tf.Tensor, split: Split, norm?: Normalization): number {
+  let wrong = 0;
+  for (const b of batches(split, { batchSize: 1000, normalization: norm })) {
+    wrong += tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(predict(b.x), 1), b.y)).dataSync()[0]);
+    b.x.dispose(); b.y.dispose();
+  }
+  return wrong / split.n;
+}
+
+export type PenaltyMode = 'prox' | 'loss';
+
+export type OptimizerName = 'sgd' | 'adam';
+
+export class Trainer {
+  private readonly adam: tf.Optimizer | null = null;
+  private readonly sgd: Sgd | null = null;
+  constructor(readonly net: CompressNet, readonly lr: number, readonly penaltyMode: PenaltyMode = 'prox', optimizer: OptimizerName = 'sgd') {
+    if (optimizer === 'adam') this.adam = tf.train.adam(lr);
+    else this.sgd = new Sgd(net.variables(), { lr, momentum: 0.9 });
+  }
+  /**
+   * One step on the mean cross-entropy with the group penalty λ Σ ω_g ||W_g||₂ (λ > 0): 'prox' = an
+   * optimiser step (SGD with momentum 0.9, or Adam) on the data term, then the penalty's proximal step
+   * with step size lr (exact zeros); 'loss' = the penalty inside the optimiser's loss. Returns the data
+   * loss (plus the penalty in 'loss' mode).
+   */
+  step(x: tf.Tensor, y: tf.Tensor1D, lambda: number): number {
+    const v = tf.tidy(() => {
+      const classes = this.net.layers[this.net.layers.length - 1].outUnits;
+      const inLoss = lambda > 0 && this.penaltyMode === 'loss';
+      const { value, grads } = tf.variableGrads(() => {
+        const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, classes), this.net.forward(x)) as tf.Scalar;
+        return inLoss ? tf.add(ce, this.net.penalty(lambda)) as tf.Scalar : ce;
+      }, this.net.variables());
+      if (this.adam) this.adam.applyGradients(grads); else this.sgd!.apply(grads);
+      return value.dataSync()[0];
+    });
+    if (lambda > 0 && this.penaltyMode === 'prox') this.net.proxStep(lambda, this.lr);
+    return v;
+  }
+  setLr(lr: number): void { if (this.adam) (this.adam as unknown as { learningRate: number }).learningRate = lr; else this.sgd!.lr = lr; }
+  dispose(): void { this.adam?.dispose(); this.sgd?.dispose(); }
+}
+
+function writeArrow(file: string, cols: Record<string, unknown>, metadata: Record<string, string> = {}): void {
+  const t = tableFromArrays(cols as Parameters<typeof tableFromArrays>[0]);
+  for (const [k, v] of Object.entries(metadata)) t.schema.metadata.set(k, v);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, tableToIPC(t, 'file'));
+}
+
+export function writeGammaTable(file: string, round: number, rows: GroupRow[], prunedNow: Set<string>): void {
+  writeArrow(file, {
+    round: Int32Array.from(rows, () => round), layer: Int32Array.from(rows, (r) => r.layer), group: Int32Array.from(rows, (r) => r.group),
+    kind: rows.map((r) => r.kind), members: Int32Array.from(rows, (r) => r.members), norm: Float64Array.from(rows, (r) => r.norm),
+    h_sum: Float64Array.from(rows, (r) => r.hSum), gamma: Float64Array.from(rows, (r) => r.gamma), omega: Float64Array.from(rows, (r) => r.omega),
+    alive_before: rows.map((r) => r.alive), pruned: rows.map((r) => prunedNow.has(`${r.layer}/${r.group}`)),
+  }, { kind: 'compress-gamma', round: String(round) });
+}
+
+function writeMetrics(dir: string, rows: RoundMetrics[]): void {
+  const keys = Object.keys(rows[0]) as Array<keyof RoundMetrics>;
+  writeArrow(path.join(dir, 'metrics.arrow'), Object.fromEntries(keys.map((k) => [k, k === 'architecture' ? rows.map((r) => r[k]) : Float64Array.from(rows, (r) => r[k] as number)])));
+  fs.writeFileSync(path.join(dir, 'metrics.csv'), [keys.join(','), ...rows.map((r) => keys.map((k) => r[k]).join(','))].join('\n') + '\n');
+}
+
+/** Runs the whole compression; `runDir` null keeps everything in memory (tests). */
+export async function compress(cfg: CompressConfig, data: CompressData, runDir: string | null, ev: CompressEvents = {}): Promise<CompressSummary> {
+  const t0 = performance.now();
+  const { train, test } = data;
+  const net = new CompressNet(cfg.model, { grouping: cfg.grouping, seed: cfg.seed, input: [train.height, train.width, train.channels], classes: data.classes });
+  const trainer = new Trainer(net, cfg.lr, cfg.penalty, cfg.optimizer);
+  if (runDir) {
+    fs.mkdirSync(runDir, { recursive: true });
+    let engine: unknown = null;
+    try { engine = engineInfo(); } catch { /* not initialised by a CLI */ }
+    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ config: cfg, engine, train: train.n, test: test.n, startedAt: new Date().toISOString() }, null, 2));
+  }
+  const c0 = net.counts();
+  const initial = { architecture: net.fullArchitecture(), weights: c0.weights, biases: c0.biases };
+  const rounds: RoundMetrics[] = [];
+  let epochCounter = 0;
+  const epoch = (round: number, phase: 'train' | 'finetune', lambda: number): number => {
+    const steps = countBatches(train.n, cfg.batch, true);
+    ev.onPhase?.(round, phase, steps);
+    let sum = 0, n = 0;
+    for (const b of batches(train, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch: epochCounter, dropLast: true, normalization: data.normalization })) {
+      const l = trainer.step(b.x, b.y, lambda);
+      b.x.dispose(); b.y.dispose();
+      sum += l; n++;
+      ev.onStep?.(n, l);
+    }
+    epochCounter++;
+    return n ? sum / n : NaN;
+  };
+  for (let r = 1; r <= cfg.rounds; r++) {
+    const tr = performance.now();
+    let trainLoss = NaN;
+    for (let e = 0; e < cfg.epochs; e++) trainLoss = epoch(r, 'train', cfg.lambda);
+    const secondsTrain = (performance.now() - tr) / 1000;
+    const th = performance.now();
+    ev.onPhase?.(r, 'hessian', cfg.hessianBatches);
+    const hb: Array<{ x: tf.Tensor4D; y: tf.Tensor1D }> = [];
+    for (const b of batches(train, { batchSize: cfg.hessianBatch, shuffle: true, seed: cfg.seed + 7919, epoch: r, dropLast: true, normalization: data.normalization })) {
+      hb.push(b);
+      if (hb.length === cfg.hessianBatches) break;
+    }
+    const H = weightHessians(net, hb);
+    for (const b of hb) { b.x.dispose(); b.y.dispose(); }
+    const rows = updateGroups(net, H, cfg.lambda);
+    const aliveBefore = new Set(rows.filter((x) => x.alive).map((x) => `${x.layer}/${x.group}`));
+    const groupsPruned = pruneByGamma(net, cfg.threshold, rows);
+    const prunedNow = new Set([...aliveBefore].filter((k) => { const [li, g] = k.split('/').map(Number); return !net.groupAlive(net.layers[li], g); }));
+    const secondsHessian = (performance.now() - th) / 1000;
+    for (let e = 0; e < cfg.finetuneEpochs; e++) trainLoss = epoch(r, 'finetune', 0);
+    const c = net.counts();
+    const m: RoundMetrics = {
+      round: r, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
+      testError: testError((x) => net.forward(x), test, data.normalization), groupsPruned, trainLoss, secondsTrain, secondsHessian,
+      secondsRound: (performance.now() - tr) / 1000,
+    };
+    rounds.push(m);
+    if (runDir) {
+      writeGammaTable(path.join(runDir, 'gamma', `round-${r}.arrow`), r, rows, prunedNow);
+      writeMetrics(runDir, rounds);
+    }
+    ev.onRound?.(m);
+  }
+  if (cfg.finalEpochs > 0) {
+    const tr = performance.now();
+    trainer.setLr(cfg.lr / 10);
+    let trainLoss = NaN;
+    for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0);
+    const c = net.counts();
+    const m: RoundMetrics = {
+      round: cfg.rounds + 1, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
+      testError: testError((x) => net.forward(x), test, data.normalization), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
+      secondsHessian: 0, secondsRound: (performance.now() - tr) / 1000,
+    };
+    rounds.push(m);
+    if (runDir) writeMetrics(runDir, rounds);
+    ev.onRound?.(m);
+  }
+  let exported: CompressSummary['exported'] = null;
+  if (runDir) {
+    const { model, info } = toLayersModel(net);
+    const dir = path.join(runDir, 'model');
+    await saveModel(model, dir);
+    model.dispose();
+    const loaded = await loadModel(dir);
+    const testErrorReloaded = testError((x) => loaded.predict(x) as tf.Tensor, test, data.normalization);
+    // logits of the reloaded small model against the masked network on the first test batch
+    const first = batches(test, { batchSize: Math.min(500, test.n), normalization: data.normalization }).next().value!;
+    const maxLogitDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(loaded.predict(first.x) as tf.Tensor, net.forward(first.x)))).dataSync()[0]);
+    first.x.dispose(); first.y.dispose();
+    loaded.dispose();
+    exported = { dir, params: info.params, layers: info.layers, testErrorReloaded, maxLogitDiff };
+  }
+  const summary: CompressSummary = { runDir, initial, rounds, final: rounds[rounds.length - 1], exported, seconds: (performance.now() - t0) / 1000 };
+  if (runDir) {
+    fs.writeFileSync(path.join(runDir, 'architecture.txt'), `${initial.architecture} -> ${summary.final.architecture}\n`);
+    fs.writeFileSync(path.join(runDir, 'summary.json'), JSON.stringify(summary, null, 2));
+  }
+  trainer.dispose();
+  net.dispose();
+  return summary;
+}
