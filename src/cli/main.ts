@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   derive: () => import('./derive.js'),
   genotype: () => import('./genotype.js'),
   parity: () => import('./parity.js'),
+  compress: () => import('./compress.js'),
   'eval-net': () => import('./evalnet.js'),
   train: () => import('./train.js'),
 };
