@@ -29,7 +29,7 @@ export const LENET_300_100: ModelSpec = {
 /**
  * LeNet-5-Caffe: conv 20 5x5, max-pool 2, conv 50 5x5, max-pool 2, dense 500, dense 10 (valid convs;
  * ReLU after both convs and the hidden dense layer, as the PyTorch re-implementations of the compression
- * papers use). 431,080 weights on 28x28 inputs.
+ * papers use). 430,500 weights (431,080 parameters with the biases) on 28x28 inputs.
  */
 export const LENET_5: ModelSpec = {
   name: 'lenet-5',

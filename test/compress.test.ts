@@ -1,0 +1,250 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { initEngine, tf } from '../src/engine/index.js';
+import { HessianTape, softmaxSeed, vjp } from '../src/hessian/tape.js';
+import { CompressNet, type Grouping } from '../src/compress/model.js';
+import { checkModelSpec, LENET_5, type ModelSpec } from '../src/compress/spec.js';
+import { pruneByGamma, updateGroups, weightHessians } from '../src/compress/bayes.js';
+import { loadModel, saveModel, toLayersModel } from '../src/compress/export.js';
+import { compress, DEFAULT_COMPRESS } from '../src/compress/run.js';
+import type { Split } from '../src/data/index.js';
+import { randomArray, relErr } from './helpers/numeric.js';
+
+await initEngine({ quiet: true });
+
+const spec = (layers: unknown[], name = 'tiny'): ModelSpec => checkModelSpec({ name, layers }, 'test');
+
+/** Random weights (not PyTorch-small) so that every unit fires on some samples. */
+function randomize(net: CompressNet, seed: number, scale = 0.6): void {
+  net.layers.forEach((l, i) => {
+    l.W.assign(tf.tensor(randomArray(l.W.size, seed + 2 * i).map((v) => v * scale), l.shape));
+    l.b.assign(tf.tensor1d(randomArray(l.outUnits, seed + 2 * i + 1).map((v) => 0.1 * v)));
+  });
+}
+
+const TINY_CONV = () => spec([
+  { type: 'conv', filters: 2, kernel: 3 }, { type: 'maxpool', size: 2 }, { type: 'flatten' },
+  { type: 'dense', units: 4 }, { type: 'dense', units: 3 },
+]);
+
+/** Recursion's weight diagonals for one batch. */
+function recursion(net: CompressNet, x: tf.Tensor, y: tf.Tensor1D): Float32Array[] {
+  return weightHessians(net, [{ x, y }]).map((h) => h.weight);
+}
+
+test('weight-Hessian recursion: classifier weights equal the exact second derivatives', (t) => {
+  const net = new CompressNet(TINY_CONV(), { grouping: 'neuron', input: [6, 6, 1], classes: 3, seed: 1 });
+  randomize(net, 10);
+  const N = 2;
+  const x = tf.tensor4d(randomArray(N * 36, 5), [N, 6, 6, 1]);
+  const y = tf.tensor1d([0, 2], 'int32');
+  const rec = recursion(net, x, y);
+  // exact: logits are piecewise linear in any single weight, so ∂²L/∂w² = Σ_n J_nᵀ (diag p − ppᵀ)/N J_n,
+  // with J_n[k, w] = ∂u[n,k]/∂w by reverse mode (one pass per logit)
+  const cls = net.layers[net.layers.length - 1];
+  const logits = net.forward(x);
+  const p = tf.softmax(logits).arraySync() as number[][];
+  const J: Float32Array[][] = [];
+  for (let n = 0; n < N; n++) {
+    J.push([]);
+    for (let k = 0; k < 3; k++) {
+      J[n].push(tf.tidy(() => tf.grad((w: tf.Tensor) => {
+        const saved = cls.W;
+        (cls as { W: tf.Variable | tf.Tensor }).W = w;
+        const u = net.forward(x);
+        (cls as { W: tf.Variable | tf.Tensor }).W = saved;
+        return tf.sum(tf.slice(u, [n, k], [1, 1])) as tf.Scalar;
+      })(cls.W).dataSync() as Float32Array));
+    }
+  }
+  const exact = new Float64Array(cls.W.size);
+  for (let i = 0; i < exact.length; i++) {
+    for (let n = 0; n < N; n++) for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) {
+      const hab = ((a === b ? p[n][a] : 0) - p[n][a] * p[n][b]) / N;
+      exact[i] += J[n][a][i] * J[n][b][i] * hab;
+    }
+  }
+  t.true(Math.max(...exact) > 1e-3);
+  t.true(relErr(rec[rec.length - 1], exact) < 1e-4, `rel err ${relErr(rec[rec.length - 1], exact)}`);
+  net.dispose();
+});
+
+/** diag(Jᵀ diag(h) J) of f at a (dense Jacobian rows by VJP). */
+function denseDiag(f: (a: tf.Tensor) => tf.Tensor, a: tf.Tensor, h: Float32Array, outShape: number[]): Float64Array {
+  const out = new Float64Array(a.size);
+  for (let q = 0; q < h.length; q++) {
+    if (h[q] === 0) continue;
+    const row = tf.tidy(() => vjp(f, a, tf.reshape(tf.oneHot(tf.tensor1d([q], 'int32'), h.length), outShape)).dataSync());
+    for (let j = 0; j < row.length; j++) out[j] += row[j] * row[j] * h[q];
+  }
+  return out;
+}
+
+test('weight-Hessian recursion equals the diagonal Gauss–Newton recursion built from dense Jacobians, every layer', (t) => {
+  const net = new CompressNet(TINY_CONV(), { grouping: 'neuron', input: [6, 6, 1], classes: 3, seed: 2 });
+  randomize(net, 21, 0.5);
+  const N = 4;
+  const x = tf.tensor4d(randomArray(N * 36, 6), [N, 6, 6, 1]);
+  const y = tf.tensor1d([1, 0, 2, 1], 'int32');
+  const rec = recursion(net, x, y);
+  // activations op by op
+  const acts: tf.Tensor[] = [x];
+  for (let i = 0; i < net.ops.length; i++) acts.push(net.applyOp(i, acts[i]));
+  const logits = acts[acts.length - 1];
+  let H = Float32Array.from(softmaxSeed(logits as tf.Tensor2D, y, 'diagonal', 'mean').dataSync());
+  const byLayer = new Map<number, Float64Array>();
+  for (let i = net.ops.length - 1; i >= 0; i--) {
+    const o = net.ops[i], a = acts[i], outShape = acts[i + 1].shape;
+    if (o.op === 'weight') {
+      const l = o.layer, saved = l.W;
+      const withW = (w: tf.Tensor) => { (l as { W: tf.Tensor }).W = w; try { return net.applyOp(i, a); } finally { (l as { W: tf.Tensor }).W = saved; } };
+      byLayer.set(l.index, denseDiag(withW, l.W, H, outShape));
+    }
+    H = Float32Array.from(denseDiag((z) => net.applyOp(i, z), a, H, outShape));
+  }
+  for (const l of net.layers) {
+    const ref = byLayer.get(l.index)!;
+    t.true(Math.max(...ref) > 1e-6, `layer ${l.index} has curvature (max ${Math.max(...ref)})`);
+    t.true(relErr(rec[l.index], ref) < 1e-4, `layer ${l.index}: rel err ${relErr(rec[l.index], ref)}`);
+  }
+  net.dispose();
+});
+
+test('group update: γ_g = ||W_g||₂ / sqrt(Σ h/(1+γh)) with h = H/λ, per group', (t) => {
+  const net = new CompressNet(spec([{ type: 'flatten' }, { type: 'dense', units: 3 }, { type: 'dense', units: 2 }]), { grouping: 'neuron', input: [1, 4, 1], classes: 2, seed: 3 });
+  const x = tf.tensor4d(randomArray(8 * 4, 7), [8, 1, 4, 1]);
+  const y = tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1], 'int32');
+  const H = weightHessians(net, [{ x, y }]);
+  const lambda = 0.01;
+  const w0 = net.layers[0].W.dataSync();
+  const rows = updateGroups(net, H, lambda);
+  // group 2 of layer 0 = input feature 2: row 2 of the [4, 3] weight
+  const idx = [6, 7, 8];
+  const h = idx.map((j) => H[0].weight[j] / lambda);
+  const omega = Math.sqrt(h.reduce((a, v) => a + v / (1 + v), 0));   // γ0 = 1
+  const norm = Math.sqrt(idx.reduce((a, j) => a + w0[j] * w0[j], 0));
+  const r = rows.find((q) => q.layer === 0 && q.group === 2)!;
+  t.true(Math.abs(r.omega - omega) < 1e-6 * omega);
+  t.true(Math.abs(r.gamma - norm / omega) < 1e-6 * (norm / omega));
+  t.is(rows.filter((q) => q.layer === 0).length, 4);   // fan-out groups: one per input feature
+  t.is(rows.filter((q) => q.layer === 1).length, 3);
+  net.dispose();
+});
+
+const zeros = (m: Float32Array) => [...m.keys()].filter((i) => m[i] === 0);
+
+test('pruning a neuron removes exactly its outgoing weights, its incoming weights and its bias', (t) => {
+  const net = new CompressNet(spec([{ type: 'flatten' }, { type: 'dense', units: 5 }, { type: 'dense', units: 4 }, { type: 'dense', units: 3 }]), { grouping: 'neuron', input: [2, 2, 1], classes: 3 });
+  const before = net.counts();
+  net.pruneGroup(net.layers[1], 2);   // fan-out group 2 of layer 1 = hidden unit 2 of layer 0's outputs
+  net.cleanup();
+  t.deepEqual(zeros(net.maskArray(net.layers[1])), [8, 9, 10, 11]);                   // row 2 of [5, 4]
+  t.deepEqual(zeros(net.maskArray(net.layers[0])), [2, 7, 12, 17]);                    // column 2 of [4, 5]
+  t.deepEqual(zeros(net.maskArray(net.layers[2])), []);
+  t.deepEqual([...net.layers[0].outAlive], [1, 1, 0, 1, 1]);
+  const after = net.counts();
+  t.is(before.weights - after.weights, 8);
+  t.is(before.biases - after.biases, 1);
+  t.is(net.architecture(), '4-4-4');
+  net.dispose();
+});
+
+test('pruning a filter removes its weights, its bias and its input channel downstream (conv and flattened features)', (t) => {
+  const net = new CompressNet(spec([{ type: 'conv', filters: 3, kernel: 3 }, { type: 'conv', filters: 4, kernel: 2 }, { type: 'flatten' }, { type: 'dense', units: 3 }]),
+    { grouping: 'filter', input: [5, 5, 1], classes: 3 });
+  net.pruneGroup(net.layers[0], 1);
+  net.cleanup();
+  // conv0 [3,3,1,3]: index (t*1 + 0)*3 + 1 for the 9 taps
+  t.deepEqual(zeros(net.maskArray(net.layers[0])), Array.from({ length: 9 }, (_, tap) => tap * 3 + 1));
+  // conv1 [2,2,3,4]: input channel 1 of every tap and filter: (t*3 + 1)*4 + v
+  const exp1: number[] = [];
+  for (let tap = 0; tap < 4; tap++) for (let v = 0; v < 4; v++) exp1.push((tap * 3 + 1) * 4 + v);
+  t.deepEqual(zeros(net.maskArray(net.layers[1])), exp1);
+  t.deepEqual(zeros(net.maskArray(net.layers[2])), []);
+  t.deepEqual([...net.layers[0].outAlive], [1, 0, 1]);
+  // the last conv's filter 2 feeds flattened features f with f % 4 == 2 (NHWC flatten of 2x2x4)
+  net.pruneGroup(net.layers[1], 2);
+  net.cleanup();
+  const feats = [2, 6, 10, 14];
+  const exp2: number[] = [];
+  for (const f of feats) for (let v = 0; v < 3; v++) exp2.push(f * 3 + v);
+  t.deepEqual(zeros(net.maskArray(net.layers[2])), exp2);
+  t.deepEqual([...net.layers[2].inAlive].map((a, f) => (a ? -1 : f)).filter((f) => f >= 0), feats);
+  t.is(net.architecture(), '2-3-12');
+  net.dispose();
+});
+
+test('the exported smaller network has fewer parameters and the same logits as the masked one, also after save and load', async (t) => {
+  const net = new CompressNet(spec([
+    { type: 'conv', filters: 4, kernel: 3, padding: 1 }, { type: 'maxpool', size: 2 }, { type: 'conv', filters: 5, kernel: 3 }, { type: 'flatten' },
+    { type: 'dense', units: 6 }, { type: 'dense', units: 3 },
+  ]), { grouping: 'neuron', input: [8, 8, 2], classes: 3, seed: 4 });
+  randomize(net, 30, 0.4);
+  net.pruneGroup(net.layers[0], 1);          // a filter of conv0
+  net.pruneGroup(net.layers[1], 3);          // a filter of conv1
+  net.pruneGroup(net.layers[2], 0);          // flattened feature 0 (dense fan-out group)
+  net.pruneGroup(net.layers[2], 7);
+  net.pruneGroup(net.layers[3], 4);          // hidden dense unit 4
+  net.cleanup();
+  const x = tf.tensor4d(randomArray(3 * 8 * 8 * 2, 9), [3, 8, 8, 2]);
+  const masked = net.forward(x).dataSync();
+  const { model, info } = toLayersModel(net);
+  const small = (model.predict(x) as tf.Tensor).dataSync();
+  t.true(relErr(small, masked) < 1e-5, `rel err ${relErr(small, masked)}`);
+  const c = net.counts();
+  t.is(info.params, c.weights + c.biases);            // every remaining parameter is a live one
+  t.true(info.params < c.totalWeights + c.totalBiases);
+  t.true(info.layers.some((d) => d.startsWith('select')));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-export-'));
+  await saveModel(model, dir);
+  t.true(fs.existsSync(path.join(dir, 'model.json')) && fs.existsSync(path.join(dir, 'weights.bin')));
+  const loaded = await loadModel(dir);
+  const again = (loaded.predict(x) as tf.Tensor).dataSync();
+  t.true(relErr(again, masked) < 1e-5);
+  t.is(loaded.countParams(), info.params);
+  fs.rmSync(dir, { recursive: true, force: true });
+  net.dispose();
+});
+
+/** 16 features in 1x16 "images"; the label depends on features 0-3 only. */
+function synthetic(n: number, seed: number): Split {
+  const r = randomArray(n * 16, seed);
+  const images = Uint8Array.from(r, (v) => Math.round((v + 1) * 127.5));
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const f = (j: number) => images[i * 16 + j] / 255 - 0.5;
+    labels[i] = f(0) + f(1) - f(2) - f(3) > 0 ? 1 : 0;
+  }
+  return { images, labels, n, height: 1, width: 16, channels: 1 };
+}
+
+test('a synthetic task with known irrelevant inputs is pruned to the relevant inputs', async (t) => {
+  const norm = { mean: [0.5], std: [0.29] };
+  const cfg = { ...DEFAULT_COMPRESS, model: spec([{ type: 'flatten' }, { type: 'dense', units: 8 }, { type: 'dense', units: 2 }]), dataset: 'synthetic',
+    grouping: 'neuron' as Grouping, lambda: 0.2, rounds: 3, epochs: 3, finetuneEpochs: 1, batch: 50, lr: 0.05, threshold: 1e-3, hessianBatches: 4, hessianBatch: 100 };
+  const s = await compress(cfg, { train: synthetic(2000, 1), test: synthetic(1000, 2), normalization: norm, classes: 2 }, null);
+  const inputs = s.final.architecture.split('-')[0];
+  t.is(inputs, '4', `architecture ${s.final.architecture}`);
+  t.true(s.final.testError < 0.05, `test error ${s.final.testError}`);
+});
+
+test('LeNet-5 preset has 430,500 weights (431,080 parameters) and the Louizos unit counts 20-50-800-500', (t) => {
+  const net = new CompressNet(LENET_5, { grouping: 'neuron', input: [28, 28, 1], classes: 10 });
+  t.is(net.counts().totalWeights, 430500);
+  t.is(net.counts().totalWeights + net.counts().totalBiases, 431080);
+  t.is(net.fullArchitecture(), '20-50-800-500');
+  t.is(net.architecture(), '20-50-800-500');
+  net.dispose();
+});
+
+test('pruneByGamma keeps at least one group per layer and prunes groups under the threshold', (t) => {
+  const net = new CompressNet(spec([{ type: 'flatten' }, { type: 'dense', units: 3 }, { type: 'dense', units: 2 }]), { grouping: 'neuron', input: [1, 4, 1], classes: 2 });
+  net.layers[0].gamma.set([0.5, 1e-5, 2e-5, 1e-6]);
+  net.layers[1].gamma.set([1e-9, 1e-8, 1e-7]);
+  t.is(pruneByGamma(net, 1e-3), 3 + 2);
+  t.deepEqual([...net.layers[0].inAlive], [1, 0, 0, 0]);
+  t.deepEqual([...net.layers[1].inAlive], [0, 0, 1]);
+  net.dispose();
+});
