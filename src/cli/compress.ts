@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { initEngine } from '../engine/index.js';
-import { DATASET_NAMES, headOf, loadDataset, type DatasetName } from '../data/index.js';
+import { DATASET_NAMES, headOf, loadDataset, UNIT_SCALE, type DatasetName } from '../data/index.js';
 import { GROUPINGS } from '../compress/model.js';
 import { loadModelSpec } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
@@ -42,6 +42,8 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --penalty prox|loss prox: Adam on the data term, then the penalty's proximal step (whole groups become
                       exactly zero); loss: the penalty inside Adam's loss   [${D.penalty}]
   --hessian-batches M / --hessian-batch N   training batches for the Hessian   [${D.hessianBatches} / ${D.hessianBatch}]
+  --normalize unit|dataset   inputs as pixel/255 (a blank background is exactly 0, so unused pixels get
+                      no gradient and can be pruned) or the dataset's mean/std   [unit]
   --train-size N / --test-size N   use the first N samples (0 = all)   [0]
   --seed S            [${D.seed}]
   --out DIR           run folder   [runs/<date>-compress-<model>-<dataset>]
@@ -59,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
     repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
@@ -95,7 +97,8 @@ export async function run(argv: string[]): Promise<number> {
   const quiet = !!values.json;
   if (!quiet) console.error(`compress ${model.name} on ${dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}`);
   let bar: Progress | null = null;
-  const result = await compress(cfg, { train, test, classes: data.classes.length }, runDir, {
+  const normalize = choiceFlag(values, 'normalize', ['unit', 'dataset'] as const, 'unit');
+  const result = await compress({ ...cfg, normalize } as CompressConfig, { train, test, classes: data.classes.length, normalization: normalize === 'unit' ? UNIT_SCALE : undefined }, runDir, {
     onPhase(r, phase, steps) { bar?.stop(); bar = progress(`round ${Math.min(r, cfg.rounds)}/${cfg.rounds} ${r > cfg.rounds ? 'final   ' : phase.padEnd(8)}`, steps, { quiet, fields: ['loss'] }); },
     onStep(done, loss) { bar?.update(done, { loss: loss.toFixed(4) }); },
     onRound(m) {

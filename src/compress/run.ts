@@ -38,6 +38,8 @@ export interface CompressConfig {
   optimizer: OptimizerName;
   /** unpenalised epochs after the last round, at lr/10 (reported as round K+1) */
   finalEpochs: number;
+  /** input normalisation, recorded in config.json ('unit' = pixel/255) */
+  normalize?: 'unit' | 'dataset';
 }
 
 export const DEFAULT_COMPRESS: Omit<CompressConfig, 'model' | 'dataset'> = {
