@@ -166,7 +166,23 @@ class CompressNet:
         return [a / M for a in acc]
 
     # ── groups, update, pruning ──────────────────────────────────────────────────────────────
+    @torch.no_grad()
     def update_groups(self, H, lam):
+        """Clean update of every group at once (segment sums over the group axis), float64."""
+        for l, h in zip(self.layers, H):
+            if l.group == "none":
+                continue
+            m = l.mask().double()
+            hk = torch.clamp(h.double(), min=0) / lam * m
+            g = l.gamma.reshape([-1 if d not in l.sq_norm_dims() else 1 for d in range(l.W.dim())])
+            omega = (hk / (1 + g * hk)).sum(dim=l.sq_norm_dims()).sqrt().clamp(min=1e-12)
+            norm = (l.W.detach().double() * m).pow(2).sum(dim=l.sq_norm_dims()).sqrt()
+            alive = l.group_alive()
+            l.gamma = torch.where(alive, torch.clamp(norm / omega, max=1e12), torch.zeros_like(norm))
+            l.omega = torch.where(alive, omega, torch.zeros_like(omega))
+
+    def update_groups_loop(self, H, lam):
+        """The same update group by group through bayes.update_group (the reference for the test)."""
         for l, h in zip(self.layers, H):
             if l.group == "none":
                 continue

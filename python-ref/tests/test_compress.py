@@ -102,3 +102,20 @@ def test_prox_step_zeroes_small_groups_exactly():
         fc1.W[:, 0] *= 1e-4
     net.prox_step(1.0, 0.01)
     assert (fc1.W[:, 0] == 0).all() and (fc1.W[:, 1] != 0).any()
+
+
+def test_vectorised_group_update_equals_the_per_group_reference():
+    r = Round("lenet-5", 2, 0, 1, 16, 0, 1e-2)
+    for _ in range(2):
+        r.step(1e-2)
+    net = r.net
+    net.layers[1].in_alive[4] = False          # a pruned channel: its members leave the groups
+    net.cleanup()
+    H = net.weight_hessians([(r.x, r.y)])
+    net.update_groups(H, 1e-2)
+    vec = [(l.gamma.clone(), l.omega.clone()) for l in net.layers]
+    for l in net.layers:
+        l.gamma, l.omega = torch.ones_like(l.gamma), torch.ones_like(l.omega)
+    net.update_groups_loop(H, 1e-2)
+    for (g, o), l in zip(vec, net.layers):
+        assert torch.allclose(g, l.gamma, rtol=1e-5) and torch.allclose(o, l.omega, rtol=1e-5)
