@@ -191,7 +191,8 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     const rows = updateGroups(net, H, cfg.lambda);
     const aliveBefore = new Set(rows.filter((x) => x.alive).map((x) => `${x.layer}/${x.group}`));
     const groupsPruned = pruneByGamma(net, cfg.threshold, rows);
-    const prunedNow = new Set([...aliveBefore].filter((k) => { const [li, g] = k.split('/').map(Number); return !net.groupAlive(net.layers[li], g); }));
+    const masks = net.layers.map((l) => net.maskArray(l));
+    const prunedNow = new Set([...aliveBefore].filter((k) => { const [li, g] = k.split('/').map(Number); return !net.groupAlive(net.layers[li], g, masks[li]); }));
     const secondsHessian = (performance.now() - th) / 1000;
     for (let e = 0; e < cfg.finetuneEpochs; e++) trainLoss = epoch(r, 'finetune', 0);
     const c = net.counts();
