@@ -333,6 +333,14 @@ def load_ts_params(model: nn.Module, path: str | os.PathLike, strict: bool = Tru
 # batches
 
 
+def nhwc_to_nchw(a: np.ndarray) -> torch.Tensor:
+    """[N, H, W, C] array -> a fresh float32 [N, C, H, W] tensor with standard strides.
+    (torch's permute(...).contiguous() keeps channels-last strides when C == 1, which some CPU
+    kernels then mis-handle: heap corruption in the backward pass of the supernet.)"""
+    t = torch.from_numpy(np.array(a, dtype=np.float32))
+    return t.permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
+
+
 def read_batch(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch file with tensors ``x`` ([N, H, W, C] float32) and ``y`` ([N] labels, float32 or
     integer values) -> (x as [N, C, H, W] float32, y as int64)."""
@@ -347,10 +355,11 @@ def read_batch(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
         raise TensorFileError(f"{path}: tensor x has shape {_shape(x.shape)}; expected "
                               "[N, H, W, C]")
     layout = meta.get("layout", LAYOUT)
-    xt = torch.from_numpy(x.array().copy())
     if layout == "NHWC":
-        xt = xt.permute(0, 3, 1, 2).contiguous()
-    elif layout != "NCHW":
+        xt = nhwc_to_nchw(x.array())
+    elif layout == "NCHW":
+        xt = torch.from_numpy(x.array().copy())
+    else:
         raise TensorFileError(f"{path}: unknown layout {layout!r}")
     yv = y.array().reshape(-1)
     if len(yv) != xt.shape[0]:

@@ -34,12 +34,35 @@ Search options:
 
 ${trainUsage.split('\n').slice(trainUsage.split('\n').findIndex((l) => l.startsWith('Search space:'))).join('\n').replace(/--epochs N[^\n]*\n/, '').replace("[runs/<date>-supernet-<space>-<dataset>]", '[runs/<date>-search-<space>-<dataset>]')}`;
 
+export const SEARCH_FLAGS = {
+  ...TRAIN_FLAGS, rounds: { type: 'string' }, update: { type: 'string' }, 'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' },
+  'hessian-mode': { type: 'string' }, 'hessian-seed': { type: 'string' }, 'hessian-scale': { type: 'string' }, prune: { type: 'string' },
+  out: { type: 'string' }, derive: { type: 'string' }, 'tau-edge': { type: 'string' }, 'tau-op': { type: 'string' }, absolute: { type: 'boolean' }, 'on-dead': { type: 'string' },
+} as const;
+
+/** The search configuration from parsed flags (defaults as documented in the usage). */
+export function searchConfigFromFlags(values: Record<string, unknown>): SearchConfig {
+  const rounds = intFlag(values, 'rounds', 1, 1);
+  const base = configFromFlags({ ...values, epochs: String(intFlag(values, 'warmup-epochs', 1, 0) + rounds), lambda: values.lambda ?? '0.01' });
+  return {
+    ...base, rounds, switchEpochs: rounds,
+    updateMode: choiceFlag(values, 'update', ['clean', 'faithful'] as const, 'clean'),
+    hessian: {
+      batches: intFlag(values, 'hessian-batches', 4, 1), batch: intFlag(values, 'hessian-batch', 32, 1),
+      mode: choiceFlag(values, 'hessian-mode', ['per-sample', 'faithful'] as const, 'per-sample'),
+      seed: choiceFlag(values, 'hessian-seed', ['diagonal', 'target', 'full'] as const, 'diagonal'),
+      scale: choiceFlag(values, 'hessian-scale', ['mean', 'batchSum', 'dataset'] as const, 'dataset'),
+    },
+    prune: numFlag(values, 'prune', 0, 0),
+    derive: {
+      mode: choiceFlag(values, 'derive', ['bayesnas', 'darts'] as const, 'bayesnas'), tauEdge: numFlag(values, 'tau-edge', 0.1, 0),
+      tauOp: numFlag(values, 'tau-op', 0.1, 0), relative: !values.absolute, onDead: choiceFlag(values, 'on-dead', ['reattach', 'shrink'] as const, 'reattach'),
+    },
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    ...TRAIN_FLAGS, rounds: { type: 'string' }, update: { type: 'string' }, 'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' },
-    'hessian-mode': { type: 'string' }, 'hessian-seed': { type: 'string' }, 'hessian-scale': { type: 'string' }, prune: { type: 'string' },
-    out: { type: 'string' }, derive: { type: 'string' }, 'tau-edge': { type: 'string' }, 'tau-op': { type: 'string' }, absolute: { type: 'boolean' }, 'on-dead': { type: 'string' },
-  });
+  const { values } = parse(argv, SEARCH_FLAGS);
   if (values.help) { console.log(usage); return 0; }
   const engine = await initEngine();
   const resume = values.resume !== undefined;
@@ -50,23 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!fs.existsSync(f)) throw new UsageError(`--resume: ${f} does not exist`);
     cfg = (JSON.parse(fs.readFileSync(f, 'utf8')) as { config: SearchConfig }).config;
   } else {
-    const rounds = intFlag(values, 'rounds', 1, 1);
-    const base = configFromFlags({ ...values, epochs: String(intFlag(values, 'warmup-epochs', 1, 0) + rounds), lambda: values.lambda ?? '0.01' });
-    cfg = {
-      ...base, rounds, switchEpochs: rounds,
-      updateMode: choiceFlag(values, 'update', ['clean', 'faithful'] as const, 'clean'),
-      hessian: {
-        batches: intFlag(values, 'hessian-batches', 4, 1), batch: intFlag(values, 'hessian-batch', 32, 1),
-        mode: choiceFlag(values, 'hessian-mode', ['per-sample', 'faithful'] as const, 'per-sample'),
-        seed: choiceFlag(values, 'hessian-seed', ['diagonal', 'target', 'full'] as const, 'diagonal'),
-        scale: choiceFlag(values, 'hessian-scale', ['mean', 'batchSum', 'dataset'] as const, 'dataset'),
-      },
-      prune: numFlag(values, 'prune', 0, 0),
-      derive: {
-        mode: choiceFlag(values, 'derive', ['bayesnas', 'darts'] as const, 'bayesnas'), tauEdge: numFlag(values, 'tau-edge', 0.1, 0),
-        tauOp: numFlag(values, 'tau-op', 0.1, 0), relative: !values.absolute, onDead: choiceFlag(values, 'on-dead', ['reattach', 'shrink'] as const, 'reattach'),
-      },
-    };
+    cfg = searchConfigFromFlags(values);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
     runDir = path.resolve(String(values.out ?? values['run-dir'] ?? path.join(PROJECT_ROOT, 'runs', `${stamp}-search-${cfg.space.name}-${cfg.dataset}`)));
     if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--run-dir ${runDir} already holds a run (use --resume to continue it, or another folder)`);

@@ -29,7 +29,7 @@ export interface SearchConfig extends TrainConfig {
   derive: DeriveOptions;
 }
 
-export interface RoundResult { round: number; epoch: EpochMetrics; hessianSeconds: number; pruned: number; gammaNormal: number[]; gammaReduce: number[] }
+export interface RoundResult { round: number; epoch: EpochMetrics; hessianSeconds: number; updateSeconds: number; pruned: number; gammaNormal: number[]; gammaReduce: number[] }
 
 export interface SearchResult { runDir: string; rounds: RoundResult[]; warmup: EpochMetrics[]; genotype: Genotype; files: string[] }
 
@@ -95,9 +95,17 @@ function writeRoundTable(file: string, s: TrainingSession, h: SwitchHessian, b: 
   fs.writeFileSync(file, tableToIPC(t, 'file'));
 }
 
+export type SearchPhase = 'warmup' | 'switch' | 'hessian' | 'update' | 'derive';
+
 export interface SearchEvents extends TrainEvents {
   onRound?(r: RoundResult): void;
   onPhase?(text: string): void;
+  /**
+   * Called (and awaited) after each phase with its wall time: an epoch (training + validation),
+   * the Hessian, the update (+ pruning), the derivation. `index` is the 0-based epoch of an epoch
+   * phase, the round of a Hessian or update, 0 for the derivation. Checkpoint writes are not timed.
+   */
+  afterPhase?(phase: SearchPhase, seconds: number, index: number): Promise<void> | void;
 }
 
 export async function runSearch(cfg: SearchConfig, runDir: string, events: SearchEvents = {}, resume = false): Promise<SearchResult> {
@@ -131,7 +139,9 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
       return m;
     };
     for (let epoch = nextEpoch; epoch < cfg.warmupEpochs; epoch++) {
+      const t0 = performance.now();
       const m = s.runEpoch(epoch, 'warmup', events);
+      await events.afterPhase?.('warmup', (performance.now() - t0) / 1000, epoch);
       warmup.push(m);
       await s.save(epoch, { bayes, pruned: [...pruned] });
       events.onEpochEnd?.(m);
@@ -140,9 +150,12 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
       const round = epoch - cfg.warmupEpochs + 1;
       const omega = omegaTensors(bayes);
       const msk = mask();
+      const te = performance.now();
       const m = s.runEpoch(epoch, 'switch', events, omega, msk);
       tf.dispose([...omega.origin.values(), ...omega.child.values(), ...(msk ? [...msk.values()] : [])]);
+      const epochSeconds = (performance.now() - te) / 1000;
       events.onEpochEnd?.(m);
+      await events.afterPhase?.('switch', epochSeconds, epoch);
       events.onPhase?.(`round ${round}: switch Hessian over ${cfg.hessian.batches} batches`);
       const t0 = performance.now();
       const list = [];
@@ -153,6 +166,8 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
       const h = switchHessian(s.net, list, { mode: cfg.hessian.mode, seed: cfg.hessian.seed, scale: cfg.hessian.scale, datasetSize: s.splits.switch.n });
       for (const b of list) tf.dispose([b.x, b.y]);
       const hessianSeconds = (performance.now() - t0) / 1000;
+      await events.afterPhase?.('hessian', hessianSeconds, round);
+      const tu = performance.now();
       bayes = {
         normal: counts.normal ? updateType(bayes.normal, typeInputs(s, h, 'normal'), lambdas) : bayes.normal,
         reduce: counts.reduce ? updateType(bayes.reduce, typeInputs(s, h, 'reduce'), lambdas) : bayes.reduce,
@@ -167,22 +182,26 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
         const msk2 = mask();
         if (msk2) { for (const [v, mm] of msk2) tf.tidy(() => v.assign(tf.mul(v, mm))); tf.dispose([...msk2.values()]); }
       }
+      const updateSeconds = (performance.now() - tu) / 1000;
+      await events.afterPhase?.('update', updateSeconds, round);
       writeRoundTable(path.join(runDir, 'state', `round-${round}.arrow`), s, h, bayes, {
         kind: 'search-state', round: String(round), lambda_origin: String(cfg.lambdaOrigin), lambda_child: String(cfg.lambdaChild),
         update_mode: cfg.updateMode, hessian_mode: cfg.hessian.mode, hessian_scale: cfg.hessian.scale, hessian_seed: cfg.hessian.seed,
       });
-      const r: RoundResult = { round, epoch: m, hessianSeconds, pruned: pruned.size, gammaNormal: typeGammas(bayes, 'normal').origin, gammaReduce: typeGammas(bayes, 'reduce').origin };
+      const r: RoundResult = { round, epoch: m, hessianSeconds, updateSeconds, pruned: pruned.size, gammaNormal: typeGammas(bayes, 'normal').origin, gammaReduce: typeGammas(bayes, 'reduce').origin };
       rounds.push(r);
       s.log({ type: 'round', ...r });
       await s.save(epoch, { bayes, pruned: [...pruned], round });
       events.onRound?.(r);
     }
     s.saveResults();
+    const td = performance.now();
     const derived = (kind: Kind) => {
       const cell = deriveCell(space.edges[kind], space.ops, space.nodes, typeGammas(bayes, kind), cfg.derive);
       return { nodes: cell.nodes, concat: cell.concat };
     };
     const genotype: Genotype = { normal: derived('normal'), reduce: counts.reduce ? derived('reduce') : derived('normal'), name: path.basename(runDir) };
+    await events.afterPhase?.('derive', (performance.now() - td) / 1000, 0);
     const files = ['genotype.json', 'genotype.txt', 'cell-normal.svg', 'cell-reduce.svg'].map((f) => path.join(runDir, f));
     fs.writeFileSync(files[0], `${toJSON(genotype)}\n`);
     fs.writeFileSync(files[1], `${toDartsRepr(genotype)}\n`);
