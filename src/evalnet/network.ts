@@ -106,7 +106,7 @@ function buildCell(p: ParamStore, name: string, index: number, cell: CellGenotyp
 }
 
 /** Per-sample drop-path mask (Bernoulli(keep) / keep), shape [B, 1, 1, 1]. */
-function dropPath(x: tf.Tensor4D, prob: number, random: () => number): tf.Tensor4D {
+export function dropPath(x: tf.Tensor4D, prob: number, random: () => number): tf.Tensor4D {
   const keep = 1 - prob;
   const B = x.shape[0];
   const m = new Float32Array(B);

@@ -71,8 +71,7 @@ export async function evalNetParity(net: EvalNet, x: tf.Tensor4D, y: tf.Tensor1D
       if (!r) throw new Error(`PyTorch returned no gradient for ${e.name}`);
       const g = grads[e.variable.name].dataSync();
       per.push(compare(`grad ${e.name}`, g, r.data));
-      mine.push(...g);
-      theirs.push(...r.data);
+      for (let i = 0; i < g.length; i++) { mine.push(g[i]); theirs.push(r.data[i]); }
     }
     tf.dispose([value, ...Object.values(grads), ...kept]);
     return [...out, compare('grad (all weights)', mine, theirs), ...per];
