@@ -18,11 +18,14 @@ const D = DEFAULT_COMPRESS;
 export const usage = `bayesnas compress --model lenet-300-100|lenet-5|FILE [options]
 bayesnas compress --bench [bench options]
 
-Each round (spec §8): train with the group penalty λ Σ_g ω_g ||W_g||₂ (Adam), compute the diagonal
+Each round (spec §8): train with the group penalty λ Σ_g ω_g ||W_g||₂ (SGD with momentum on the data
+term followed by the penalty's proximal step, so whole groups reach exactly zero), compute the diagonal
 weight Hessians by the forward-recorded recursion (spec §6.6; per sample, seed p(1−p), batch-mean
 scale), update γ/ω/C per group by the clean rule (spec §5.1; h = H/λ), prune groups with γ < τ together
 with what depends on them (a neuron's outgoing weights, a filter's input channel in the next layer),
-fine-tune without the penalty. Finally the physically smaller network is exported as a tfjs
+fine-tune without the penalty. A group whose Hessian is exactly zero on every Hessian sample (a unit
+that never fired there, or a pixel that is always 0) is pruned too: h = 0 makes ω = 0 and γ = ∞
+(spec §5.4) although removing it changes none of those losses. Finally the physically smaller network is exported as a tfjs
 LayersModel (run/model/), reloaded, and its test error recomputed.
 
   --model NAME|FILE   lenet-300-100, lenet-5 (Caffe variant), or a JSON file of dense/conv/maxpool/flatten layers
