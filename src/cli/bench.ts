@@ -10,7 +10,7 @@ import { choiceFlag, intFlag, parse, UsageError, type Values } from './args.js';
 import { progress } from './progress.js';
 
 export const summary = 'benchmarks measured side by side (engine, supernet, hessian, bridge)';
-export const usage = `bayesnas bench engine|supernet|hessian|search|bridge [options]
+export const usage = `bayesnas bench engine|supernet|hessian|search|train|bridge [options]
 
   engine   one training step (forward, backward, SGD update) of a supernet slice: batch of 32x32x3,
            stem to 16 channels, a stride-1 and a stride-2 mixed edge of the 7 DARTS ops each gated
@@ -26,6 +26,9 @@ export const usage = `bayesnas bench engine|supernet|hessian|search|bridge [opti
   search   the whole default search (\`npm start\`'s settings) in TypeScript and the same schedule in
            PyTorch (python-ref) on the same splits, interleaved phase by phase; seconds per phase
            (warm-up, switch epochs, Hessian, update, derivation). \`bayesnas bench search --help\`.
+  train    one training epoch of DARTS_V2's evaluation network at a reduced size (8 cells, C=16,
+           auxiliary head, drop-path, batch 64 of 32x32x3), tfjs vs PyTorch CPU, alternating step by
+           step; medians, epoch times and their ratio. \`bayesnas bench train --help\`.
   bridge   a pythonia round trip (median of --calls), and a float32 tensor moved TypeScript →
            Python → TypeScript as an Arrow IPC file (--mb, default 100) and as a plain list
            through pythonia (--list-mb, default 10; lists are slow), medians of --repeats.
@@ -45,6 +48,7 @@ Options:
 
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'search') return (await import('./bench-search.js')).run(argv.slice(1));
+  if (argv[0] === 'train') return (await import('./bench-train.js')).run(argv.slice(1));
   const { values, positionals } = parse(argv, {
     batch: { type: 'string' }, size: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, 'no-pytorch': { type: 'boolean' }, out: { type: 'string' },
