@@ -1,8 +1,8 @@
 import test from 'ava';
 import { initEngine, tf } from '../src/engine/index.js';
 import * as ops from '../src/engine/ops.js';
-import { HessianTape, softmaxSeed, switchHessian, vjp } from '../src/hessian/index.js';
-import { avgPool, bn, concatChannels, conv, factorizedReduce, maxPool, relu, type Ctx, type Layer } from '../src/space/layers.js';
+import { fillActivationGradients, HessianTape, softmaxSeed, switchHessian, vjp } from '../src/hessian/index.js';
+import { activation, activationFwd, avgPool, bn, concatChannels, conv, factorizedReduce, maxPool, relu, SMOOTH_ACTIVATIONS, type Ctx, type Layer, type SmoothActivation } from '../src/space/layers.js';
 import { ParamStore } from '../src/space/params.js';
 import { BAYESNAS_SPACE, DARTS_SPACE, type SpaceSpec } from '../src/space/spaces.js';
 import { buildSupernet } from '../src/space/supernet.js';
@@ -52,6 +52,12 @@ const cases: Array<[string, Layer, [number, number, number, number]]> = [
   ['conv 1x1 stride 2', conv(p, 'c3', { cin: 3, cout: 2, k: 1, stride: 2 }), [1, 6, 6, 3]],
   ['conv 3x3 dilation 2 pad 2', conv(p, 'c4', { cin: 2, cout: 2, k: 3, padding: 2, dilation: 2 }), [1, 7, 7, 2]],
   ['conv 5x5 dilation 2 stride 2 pad 4', conv(p, 'c5', { cin: 2, cout: 2, k: 5, stride: 2, padding: 4, dilation: 2 }), [1, 8, 8, 2]],
+  ['grouped conv 3x3 G=2 (4 -> 6 channels) pad 1', conv(p, 'g1', { cin: 4, cout: 6, k: 3, padding: 1, groups: 2 }), [2, 5, 5, 4]],
+  ['grouped conv 3x3 G=3 stride 2 dilation 2 pad 2', conv(p, 'g2', { cin: 6, cout: 3, k: 3, stride: 2, padding: 2, dilation: 2, groups: 3 }), [1, 7, 7, 6]],
+  ['tanh (Gauss–Newton part)', activation('tanh'), [2, 3, 3, 2]],
+  ['sigmoid (Gauss–Newton part)', activation('sigmoid'), [2, 3, 3, 2]],
+  ['softplus (Gauss–Newton part)', activation('softplus'), [2, 3, 3, 2]],
+  ['elu (Gauss–Newton part)', activation('elu'), [2, 3, 3, 2]],
   ['depthwise 3x3 stride 2 pad 1', conv(p, 'd1', { cin: 3, cout: 3, k: 3, stride: 2, padding: 1, depthwise: true }), [2, 6, 6, 3]],
   ['depthwise 5x5 dilation 2 pad 4', conv(p, 'd2', { cin: 2, cout: 2, k: 5, padding: 4, dilation: 2, depthwise: true }), [1, 7, 7, 2]],
   ['max pool 3x3 s1 pad 1 (-inf)', maxPool(3, 1, 1), [2, 5, 5, 2]],
@@ -235,3 +241,71 @@ test('gated linear-softmax layer, full seed: recursion = exact diagonal of the s
     t.true(Math.abs(h.get(`s${i}`)! - exact) < 2e-3 * Math.abs(exact) + 1e-6, `s${i}: ${h.get(`s${i}`)} vs ${exact}`);
   }
 });
+
+test('grouped conv: each output block sees only its input block; the weight has cin/G input channels', (t) => {
+  const q = new ParamStore(4);
+  const g = conv(q, 'g', { cin: 4, cout: 4, k: 1, groups: 2 });
+  t.is(g.params, 1 * 1 * 2 * 4);
+  const x = tf.concat([tf.zeros([1, 2, 2, 2]), tf.ones([1, 2, 2, 2])], 3) as tf.Tensor4D;
+  const y = g.forward(x, { training: false }).dataSync();
+  for (let i = 0; i < y.length; i += 4) { t.is(y[i], 0); t.is(y[i + 1], 0); t.not(y[i + 2], 0); }
+  t.throws(() => conv(q, 'bad', { cin: 4, cout: 6, k: 1, groups: 4 }), { message: /groups must divide cin and cout/ });
+});
+
+test('activation derivatives f\', f\'\' equal the autodiff ones', (t) => {
+  const x = tf.linspace(-2.5, 2.5, 41);
+  for (const [name, a] of Object.entries(SMOOTH_ACTIVATIONS)) {
+    const d1 = tf.grad((v: tf.Tensor) => tf.sum(a.f(v)) as tf.Scalar)(x);
+    const d2 = tf.grad((v: tf.Tensor) => tf.sum(a.d1(v)) as tf.Scalar)(x);
+    t.true(relErr(a.d1(x).dataSync(), d1.dataSync()) < 1e-5, `${name} f'`);
+    // elu's f'' jumps at 0: compare away from it
+    const keep = (arr: ArrayLike<number>) => Array.from(arr).filter((_, i) => Math.abs(-2.5 + i * 0.125) > 0.2);
+    t.true(relErr(keep(a.d2(x).dataSync()), keep(d2.dataSync())) < 1e-4, `${name} f''`);
+  }
+});
+
+/**
+ * logits_k = f(s_k · x_k) per sample (every switch feeds one logit through a smooth activation), softmax
+ * cross-entropy: ∂²E/∂s_k² = Σ_n p(1−p)(f' x)² + (p − y) f'' x², so the recursion with the f''·∂E/∂y term
+ * is exact, and without it (Gauss–Newton) it is not.
+ */
+for (const fn of ['tanh', 'sigmoid', 'softplus', 'elu'] as SmoothActivation[]) {
+  test(`smooth activation (${fn}): the recursion with the f''·∂E/∂y term = exact ∂²E/∂s² (rule e)`, (t) => {
+    const N = 6, K = 4;
+    const x = tf.tidy(() => tf.mul(randomTensor([N, 1, 1, K], 21), 1.5)) as tf.Tensor4D;
+    const labels = tf.tensor1d(Array.from({ length: N }, (_, n) => n % K), 'int32');
+    const s0 = randomArray(K, 22).map((v) => 0.5 + v);
+    const forward = (s: tf.Tensor1D, tape?: HessianTape) => {
+      const cols = Array.from({ length: K }, (_, k) => {
+        const z = tf.slice(x, [0, 0, 0, k], [N, 1, 1, 1]);
+        const sk = tf.slice(s, [k], [1]);
+        const y = tf.mul(z, sk);
+        tape?.gate(`s${k}`, z, sk, y);
+        return y as tf.Tensor4D;
+      });
+      const u = concatChannels(cols, { training: false, tape });
+      return activationFwd(u, fn, { training: false, tape });
+    };
+    const loss = (s: tf.Tensor1D, tape?: HessianTape) => tf.losses.softmaxCrossEntropy(tf.oneHot(labels, K), tf.reshape(forward(s, tape), [N, K])) as tf.Scalar;
+    const recursion = (withTerm: boolean) => tf.tidy(() => {
+      const s = tf.tensor1d(s0);
+      const tape = new HessianTape();
+      const out = forward(s, tape);
+      if (withTerm) fillActivationGradients(tape, (pt) => loss(s, pt));
+      tape.backward(out, tf.reshape(softmaxSeed(tf.reshape(out, [N, K]) as tf.Tensor2D, labels, 'diagonal', 'mean'), out.shape));
+      const h = tape.switchHessians();
+      return Array.from({ length: K }, (_, k) => h.get(`s${k}`)!);
+    });
+    // exact diagonal: central differences of the autodiff gradient (float64 accumulation of float32 values)
+    const grad = (s: number[]) => tf.tidy(() => Array.from(tf.grad((v: tf.Tensor) => loss(v as tf.Tensor1D))(tf.tensor1d(s)).dataSync()));
+    const eps = 2e-3;
+    const exact = Array.from({ length: K }, (_, k) => {
+      const up = [...s0], dn = [...s0];
+      up[k] += eps; dn[k] -= eps;
+      return (grad(up)[k] - grad(dn)[k]) / (2 * eps);
+    });
+    const full = recursion(true), gn = recursion(false);
+    t.true(relErr(full, exact) < 2e-3, `${fn}: with the term ${full} vs exact ${exact} (rel ${relErr(full, exact)})`);
+    t.true(relErr(gn, exact) > 1e-2, `${fn}: Gauss–Newton alone should differ (rel ${relErr(gn, exact)})`);
+  });
+}

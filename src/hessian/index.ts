@@ -4,9 +4,9 @@
 // M identical batches give the one-batch value under every scale convention.
 import { tf } from '../engine/index.js';
 import type { Supernet } from '../space/supernet.js';
-import { HessianTape, softmaxSeed, type HessianMode, type Scale } from './tape.js';
+import { fillActivationGradients, HessianTape, softmaxSeed, type HessianMode, type Scale } from './tape.js';
 
-export { HessianTape, averaged, softmaxSeed, vjp, type HessianMode, type Scale, type SeedKind } from './tape.js';
+export { HessianTape, averaged, fillActivationGradients, softmaxSeed, vjp, type HessianMode, type Scale, type SeedKind } from './tape.js';
 
 export interface HessianOptions {
   /**
@@ -47,6 +47,10 @@ function oneBatch(net: Supernet, x: tf.Tensor4D, labels: tf.Tensor1D, o: Hessian
     const tape = new HessianTape({ weights: !!weights, mode: o.mode ?? 'per-sample' });
     const { logits, features } = net.forwardCells(x, { training: o.training ?? true, tape });
     const scale = o.scale ?? 'mean';
+    // smooth activations (if the space has any) need ∂E/∂y for their f''·∂E/∂y terms: E on the seed's scale
+    const lossScale = scale === 'mean' ? 1 : scale === 'batchSum' ? logits.shape[0] : (o.datasetSize ?? 0);
+    fillActivationGradients(tape, (t) => tf.mul(lossScale, tf.losses.softmaxCrossEntropy(tf.oneHot(labels, logits.shape[1]),
+      net.forwardCells(x, { training: o.training ?? true, tape: t }).logits)) as tf.Scalar);
     if ((o.seed ?? 'diagonal') === 'full') {
       // H_a[n,f] = Σ_k W_fk² p_k − (Σ_k W_fk p_k)²  (times the scale factor)
       const N = logits.shape[0];

@@ -27,6 +27,11 @@ export interface TapeOptions {
    * the running variance without ε. The code's wiring and scatter bugs are NOT reproduced.
    */
   mode?: HessianMode;
+  /**
+   * Probe pass (internal): smooth activations add these zero tensors to their outputs, in call
+   * order, and nothing is recorded; differentiating the loss w.r.t. them gives ∂E/∂y there.
+   */
+  probes?: tf.Tensor[];
 }
 
 /** Mean over `axes` (kept), broadcast back to the full shape: the faithful mode's averaging. */
@@ -38,12 +43,38 @@ export class HessianTape {
   private readonly recs: Rec[] = [];
   private readonly switchTerms = new Map<SwitchKey, tf.Tensor[]>();
   private readonly weightTerms = new Map<string, tf.Tensor[]>();
+  /** output shapes of the smooth activations of the recorded forward, in call order */
+  readonly activationShapes: number[][] = [];
+  private activationGrads: tf.Tensor[] | null = null;
   constructor(readonly opts: TapeOptions = {}) {}
 
   /** Records a module; `rule` maps the output's H to one H per input (null: no curvature flows there). */
   record(inputs: tf.Tensor[], output: tf.Tensor, rule: Rule): void {
+    if (this.opts.probes) return;
     if (inputs.some((x) => x.id === output.id)) return;   // identity: same tensor, nothing to do
     this.recs.push({ inputs, output, rule });
+  }
+
+  /**
+   * A smooth activation y = f(x) whose rule needs the first-order term: `rule(H_y, ∂E/∂y)` with
+   * ∂E/∂y from `setActivationGradients` (null when none were set: Gauss–Newton). Returns the tensor
+   * the forward continues with (y, plus the probe in a probe pass).
+   */
+  activation(x: tf.Tensor, y: tf.Tensor, rule: (Hy: tf.Tensor, gy: tf.Tensor | null) => tf.Tensor): tf.Tensor {
+    const i = this.activationShapes.length;
+    this.activationShapes.push(y.shape);
+    if (this.opts.probes) {
+      const p = this.opts.probes[i];
+      if (!p) throw new Error(`probe pass: activation ${i + 1} has no probe (the forward differs from the recorded one)`);
+      return tf.add(y, p);
+    }
+    this.record([x], y, (Hy) => [rule(Hy, this.activationGrads?.[i] ?? null)]);
+    return y;
+  }
+
+  setActivationGradients(gs: tf.Tensor[]): void {
+    if (gs.length !== this.activationShapes.length) throw new Error(`${gs.length} activation gradients for ${this.activationShapes.length} activations`);
+    this.activationGrads = gs;
   }
 
   /** Gate y = s·z: h_s += Σ z² ⊙ H_y (spec §6.3 m); H_z = s² H_y. */
@@ -98,6 +129,20 @@ export class HessianTape {
   weightHessians(): Map<string, tf.Tensor> {
     return new Map([...this.weightTerms].map(([k, v]) => [k, v.length === 1 ? v[0] : tf.addN(v)]));
   }
+}
+
+/**
+ * Fills ∂E/∂y at every smooth activation that the forward recorded on `tape` (for their f''·∂E/∂y
+ * terms): runs the forward again through `loss(probeTape)` with zero probes added to those outputs
+ * and differentiates w.r.t. the probes. `loss` must repeat the recorded forward on the same batch and
+ * return E on the Hessian's scale. Does nothing when the forward had no smooth activation.
+ */
+export function fillActivationGradients(tape: HessianTape, loss: (probeTape: HessianTape) => tf.Scalar): void {
+  if (!tape.activationShapes.length) return;
+  const probes = tape.activationShapes.map((s) => tf.zeros(s));
+  const gs = tf.grads((...ps: tf.Tensor[]) => loss(new HessianTape({ ...tape.opts, probes: ps })))(probes);
+  tf.dispose(probes);
+  tape.setActivationGradients(gs);
 }
 
 /** VJP of `f` at `a0` with cotangent `dy` (for the linear maps of conv and pooling rules). */

@@ -37,7 +37,8 @@ export function sumNode(xs: tf.Tensor4D[], ctx: Ctx): tf.Tensor4D {
 export type LayerSpec =
   | { kind: 'relu' }
   | { kind: 'bn'; C: number; affine: boolean }
-  | { kind: 'conv'; cin: number; cout: number; k: number; stride: number; padding: number; dilation: number; depthwise: boolean }
+  | { kind: 'conv'; cin: number; cout: number; k: number; stride: number; padding: number; dilation: number; depthwise: boolean; groups: number }
+  | { kind: 'activation'; fn: SmoothActivation }
   | { kind: 'max_pool'; k: number; stride: number; padding: number; padValue: number }
   | { kind: 'avg_pool'; k: number; stride: number; padding: number; countIncludePad: boolean }
   | { kind: 'identity' }
@@ -72,6 +73,7 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
       const r = ops.batchNorm(x, g, b, BN_EPS);
       rec(ctx, [x], r.y, ctx.tape?.opts.mode === 'faithful' ? bnRule(ctx, name, x, g, rm, rv, 0) : bnRule(ctx, name, x, g, r.mean, r.variance));
       const n = x.size / C;
+      if (ctx.tape?.opts.probes) return r.y as tf.Tensor4D;   // a repeated forward: statistics already updated
       tf.tidy(() => {
         rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(r.mean, BN_MOMENTUM)));
         rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(r.variance, (BN_MOMENTUM * n) / Math.max(1, n - 1))));
@@ -98,20 +100,41 @@ function bnRule(ctx: Ctx, name: string, x: tf.Tensor, g: tf.Tensor1D | null, mea
   };
 }
 
-/** Conv weight [k, k, cin, cout] (depthwise [k, k, C, 1]) with PyTorch's default initialisation. */
-export function conv(p: ParamStore, name: string, o: { cin: number; cout: number; k: number; stride?: number; padding?: number; dilation?: number; depthwise?: boolean }): Layer {
+/**
+ * Grouped convolution (PyTorch `groups`): input channels split into G blocks, block g convolved with
+ * w[:, :, :, g·cout/G : (g+1)·cout/G] (weight [k, k, cin/G, cout]), outputs concatenated.
+ */
+export function groupedConv2d(x: tf.Tensor4D, w: tf.Tensor4D, o: ops.ConvOpts, groups: number): tf.Tensor4D {
+  if (groups === 1) return ops.conv2d(x, w, o);
+  const xs = tf.split(x, groups, 3), ws = tf.split(w, groups, 3);
+  return tf.concat(xs.map((xg, i) => ops.conv2d(xg as tf.Tensor4D, ws[i] as tf.Tensor4D, o)), 3) as tf.Tensor4D;
+}
+
+/**
+ * Conv weight [k, k, cin/groups, cout] (depthwise [k, k, C, 1]) with PyTorch's default initialisation.
+ * `groups` (1 < G ≤ C, dividing cin and cout) gives a grouped conv; `depthwise` is the native G = C
+ * with one filter per channel.
+ */
+export function conv(p: ParamStore, name: string, o: { cin: number; cout: number; k: number; stride?: number; padding?: number; dilation?: number; depthwise?: boolean; groups?: number }): Layer {
   const { cin, cout, k } = o;
   const stride = o.stride ?? 1, padding = o.padding ?? 0, dilation = o.dilation ?? 1, depthwise = !!o.depthwise;
+  const groups = depthwise ? cin : o.groups ?? 1;
   if (depthwise && cin !== cout) throw new Error(`${name}: a depthwise conv needs cin = cout (got ${cin}, ${cout})`);
-  const w = (depthwise ? p.uniform(`${name}.weight`, [k, k, cin, 1], k * k) : p.uniform(`${name}.weight`, [k, k, cin, cout], k * k * cin)) as tf.Variable<tf.Rank.R4>;
-  const f = depthwise ? ops.depthwiseConv2d : ops.conv2d;
+  if (!(Number.isInteger(groups) && groups >= 1 && cin % groups === 0 && cout % groups === 0)) {
+    throw new Error(`${name}: groups must divide cin and cout (got groups ${groups}, cin ${cin}, cout ${cout})`);
+  }
+  const w = (depthwise ? p.uniform(`${name}.weight`, [k, k, cin, 1], k * k)
+    : p.uniform(`${name}.weight`, [k, k, cin / groups, cout], k * k * (cin / groups))) as tf.Variable<tf.Rank.R4>;
+  const f = depthwise ? ops.depthwiseConv2d
+    : groups > 1 ? (x: tf.Tensor4D, ww: tf.Tensor4D, oo: ops.ConvOpts) => groupedConv2d(x, ww, oo, groups) : ops.conv2d;
   const o2 = { stride, padding, dilation };
   return {
-    spec: { kind: 'conv', cin, cout, k, stride, padding, dilation, depthwise },
+    spec: { kind: 'conv', cin, cout, k, stride, padding, dilation, depthwise, groups },
     params: w.size,
     forward: (x, ctx) => {
       const y = f(x, w, o2);
-      // rule (h): the input-gradient (transposed) convolution of H_y with the squared kernel;
+      // rule (h): the input-gradient (transposed) convolution of H_y with the squared kernel (for a
+      // grouped conv, block by block: the VJP of the grouped conv itself);
       // weights (§6.6): the filter gradient with x² in place of x and H_y in place of dy
       rec(ctx, [x], y, (Hy) => {
         const H = ctx.tape?.opts.mode === 'faithful' ? averaged(Hy, [0, 1, 2]) : Hy;
@@ -122,6 +145,35 @@ export function conv(p: ParamStore, name: string, o: { cin: number; cout: number
     },
   };
 }
+
+/** Smooth elementwise activations with their first and second derivatives. */
+export type SmoothActivation = 'tanh' | 'sigmoid' | 'softplus' | 'elu';
+
+export const SMOOTH_ACTIVATIONS: Record<SmoothActivation, { f(x: tf.Tensor): tf.Tensor; d1(x: tf.Tensor): tf.Tensor; d2(x: tf.Tensor): tf.Tensor }> = {
+  tanh: { f: tf.tanh, d1: (x) => tf.sub(1, tf.square(tf.tanh(x))), d2: (x) => { const t = tf.tanh(x); return tf.mul(-2, tf.mul(t, tf.sub(1, tf.square(t)))); } },
+  sigmoid: { f: tf.sigmoid, d1: (x) => { const s = tf.sigmoid(x); return tf.mul(s, tf.sub(1, s)); }, d2: (x) => { const s = tf.sigmoid(x); return tf.mul(tf.mul(s, tf.sub(1, s)), tf.sub(1, tf.mul(2, s))); } },
+  softplus: { f: tf.softplus, d1: tf.sigmoid, d2: (x) => { const s = tf.sigmoid(x); return tf.mul(s, tf.sub(1, s)); } },
+  // for x ≤ 0: f' = f'' = eˣ; for x > 0: f' = 1, f'' = 0 (written with step so that it stays differentiable)
+  elu: { f: tf.elu, d1: (x) => { const st = tf.step(x); return tf.add(st, tf.mul(tf.sub(1, st), tf.exp(tf.minimum(x, 0)))); }, d2: (x) => tf.mul(tf.sub(1, tf.step(x)), tf.exp(tf.minimum(x, 0))) },
+};
+
+/**
+ * Smooth activation y = f(x); rule (e): H_x = f'(x)² ⊙ H_y + f''(x) ⊙ ∂E/∂y. The first-order term
+ * ∂E/∂y comes from the tape (`HessianTape.activation`, filled by a gradient pass on the same batch);
+ * a tape without gradients drops it (the Gauss–Newton form).
+ */
+export function activationFwd(x: tf.Tensor4D, fn: SmoothActivation, ctx: Ctx): tf.Tensor4D {
+  const a = SMOOTH_ACTIVATIONS[fn];
+  const y = a.f(x) as tf.Tensor4D;
+  if (!ctx.tape) return y;
+  return ctx.tape.activation(x, y, (Hy, gy) => {
+    const d1 = a.d1(x);
+    let Hx = tf.mul(tf.square(d1), ctx.tape?.opts.mode === 'faithful' ? averaged(Hy, [0]) : Hy);
+    if (gy) Hx = tf.add(Hx, tf.mul(a.d2(x), gy));
+    return Hx;
+  }) as tf.Tensor4D;
+}
+export const activation = (fn: SmoothActivation): Layer => ({ spec: { kind: 'activation', fn }, params: 0, forward: (x, ctx) => activationFwd(x, fn, ctx) });
 
 /** ReLU; rule (e): H_x = 1[x>0] ⊙ H_y (no second-derivative term). */
 export function reluFwd(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D {
