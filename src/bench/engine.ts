@@ -43,14 +43,16 @@ export async function startPytorchServer(module: string, args: string[]) {
   const info = await ready;
   return {
     info,
-    async step(n: number): Promise<{ ms: number[]; loss: number | null }> {
-      proc.stdin!.write(`step ${n}\n`);
+    /** One protocol line; the parsed JSON reply. */
+    async command<T = Record<string, unknown>>(line: string): Promise<T> {
+      proc.stdin!.write(`${line}\n`);
       const next = await lines.next();
       if (next.done) throw new Error(`${module} closed its output:\n${errLines.slice(-15).join('\n')}`);
       const j = JSON.parse(next.value);
       if (j.error) throw new Error(`${module}: ${j.error}`);
       return j;
     },
+    step(n: number): Promise<{ ms: number[]; loss: number | null }> { return this.command(`step ${n}`); },
     async close() { proc.stdin!.end('quit\n'); await proc; },
   };
 }

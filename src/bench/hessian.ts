@@ -6,10 +6,17 @@ import { engineInfo, tf } from '../engine/index.js';
 import { switchHessian } from '../hessian/index.js';
 import { PRESETS } from '../space/spaces.js';
 import { buildSupernet } from '../space/supernet.js';
-import { median } from './engine.js';
+import { median, startPytorchServer } from './engine.js';
 import { randomNormalArray } from './util.js';
 
-export interface HessianBenchOptions { space: string; batch: number; size: number; C: number; layers: number; steps: number; warmup: number; seed: number }
+export interface HessianBenchOptions {
+  space: string; batch: number; size: number; C: number; layers: number; steps: number; warmup: number; seed: number;
+  /** also time exact per-switch Hessians (double-backward HVPs) and the recursion in PyTorch (python-ref) */
+  pytorch?: boolean;
+  /** switches per timed HVP batch (the exact cost is linear in the number of switches) */
+  hvpSwitches?: number;
+  threads?: number;
+}
 
 export async function benchHessian(o: HessianBenchOptions, onStep?: (i: number) => void) {
   const net = buildSupernet({ ...PRESETS[o.space], C: o.C, layers: o.layers }, { seed: o.seed });
@@ -30,17 +37,40 @@ export async function benchHessian(o: HessianBenchOptions, onStep?: (i: number) 
     switchHessian(net, [{ x, y }]);
     return performance.now() - t0;
   };
+  const nSwitches = net.params.count('switches');
+  const hvpN = Math.min(o.hvpSwitches ?? 16, nSwitches);
+  const py = o.pytorch ? await startPytorchServer('bayesnas_ref.hessian', ['--space', o.space, '--C', String(o.C), '--layers', String(o.layers),
+    '--batch-size', String(o.batch), '--size', String(o.size), '--seed', String(o.seed), '--threads', String(o.threads ?? 2)]) : null;
   try {
-    for (let i = 0; i < o.warmup; i++) { backward(); hessian(); }
-    const b: number[] = [], h: number[] = [];
-    for (let i = 0; i < o.steps; i++) { b.push(backward()); h.push(hessian()); onStep?.(i + 1); }
+    const pyStep = async () => py ? {
+      hvp: (await py.command<{ ms: number[] }>(`hvp ${hvpN} 1`)).ms[0],
+      rec: (await py.command<{ ms: number[] }>('recursion 1')).ms[0],
+    } : null;
+    for (let i = 0; i < o.warmup; i++) { backward(); hessian(); await pyStep(); }
+    const b: number[] = [], h: number[] = [], hvp: number[] = [], rec: number[] = [];
+    for (let i = 0; i < o.steps; i++) {
+      b.push(backward()); h.push(hessian());
+      const p = await pyStep();
+      if (p) { hvp.push(p.hvp); rec.push(p.rec); }
+      onStep?.(i + 1);
+    }
     const mb = median(b), mh = median(h);
+    const perSwitch = py ? median(hvp) / hvpN : null;
     return {
-      workload: `${o.space} supernet, ${o.layers} cells, C=${o.C}, batch ${o.batch} of ${o.size}x${o.size}x3, ${net.params.count('switches')} switches`,
+      workload: `${o.space} supernet, ${o.layers} cells, C=${o.C}, batch ${o.batch} of ${o.size}x${o.size}x3, ${nSwitches} switches`,
       backend: engineInfo().backend,
-      backwardMs: { steps: b, median: mb }, hessianMs: { steps: h, median: mh }, ratio: mh / mb, options: o,
+      backwardMs: { steps: b, median: mb }, hessianMs: { steps: h, median: mh }, ratio: mh / mb,
+      pytorch: py ? {
+        torch: String(py.info.torch), switches: Number(py.info.switches), hvpSwitches: hvpN,
+        exactMsPerSwitch: perSwitch!, exactAllSwitchesMs: perSwitch! * nSwitches, hvpMs: hvp,
+        recursionMs: { steps: rec, median: median(rec) },
+        /** exact diagonal of every switch by HVPs in PyTorch ÷ the TypeScript Hessian pass */
+        speedupVsExact: (perSwitch! * nSwitches) / mh,
+      } : null,
+      options: o,
     };
   } finally {
+    await py?.close();
     tf.dispose([x, y]);
     net.dispose();
   }

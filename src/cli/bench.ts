@@ -22,7 +22,9 @@ export const usage = `bayesnas bench engine|supernet|hessian|search|train|bridge
            of each and the ratio of step times (goal: at most 1.5).
   hessian  the diagonal switch-Hessian pass vs one ordinary forward+backward pass of the same
            supernet (default: bayesnas space, 8 cells, C=16, batch 32 of 16x16x3), alternating;
-           medians and their ratio (goal: at most 2).
+           medians and their ratio (goal: at most 2); and, interleaved, the exact diagonal of the
+           same network's switch Hessian by double-backward HVPs in PyTorch (--hvp-switches per
+           step, default 16, scaled to all switches) and python-ref's recursion: the speed-up.
   search   the whole default search (\`npm start\`'s settings) in TypeScript and the same schedule in
            PyTorch (python-ref) on the same splits, interleaved phase by phase; seconds per phase
            (warm-up, switch epochs, Hessian, update, derivation). \`bayesnas bench search --help\`.
@@ -42,6 +44,7 @@ Options:
   --warmup N       untimed steps first (3)
   --threads N      PyTorch intra-op threads (2)
   --seed N         seed of weights and batch (0)
+  --hvp-switches N hessian: switches per timed batch of exact PyTorch HVPs (16)
   --no-pytorch     time TensorFlow.js only
   --out FILE       also write the JSON result to FILE
   --json           print the result as JSON`;
@@ -53,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
     batch: { type: 'string' }, size: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, 'no-pytorch': { type: 'boolean' }, out: { type: 'string' },
     space: { type: 'string' }, C: { type: 'string' }, layers: { type: 'string' },
-    calls: { type: 'string' }, mb: { type: 'string' }, 'list-mb': { type: 'string' }, repeats: { type: 'string' },
+    'hvp-switches': { type: 'string' }, calls: { type: 'string' }, mb: { type: 'string' }, 'list-mb': { type: 'string' }, repeats: { type: 'string' },
   });
   if (values.help || positionals.length === 0) { console.log(usage); return values.help ? 0 : 2; }
   const what = positionals[0];
@@ -129,6 +132,7 @@ async function runHessian(values: Values): Promise<number> {
     space: choiceFlag(values, 'space', ['darts', 'bayesnas'] as const, 'bayesnas'), batch: intFlag(values, 'batch', 32, 1),
     size: intFlag(values, 'size', 16, 4), C: intFlag(values, 'C', 16, 2), layers: intFlag(values, 'layers', 8, 1),
     steps: intFlag(values, 'steps', 5, 1), warmup: intFlag(values, 'warmup', 1, 0), seed: intFlag(values, 'seed', 0),
+    pytorch: !values['no-pytorch'], hvpSwitches: intFlag(values, 'hvp-switches', 16, 1), threads: intFlag(values, 'threads', 2, 1),
   };
   const bar = progress('bench hessian', o.steps, { quiet: !!values.json });
   const r = await benchHessian(o, (i) => bar.update(i));
@@ -138,6 +142,11 @@ async function runHessian(values: Values): Promise<number> {
   else {
     console.log(`workload: ${r.workload} (${r.backend})`);
     console.log(`forward+backward: median ${r.backwardMs.median.toFixed(0)} ms; Hessian pass: median ${r.hessianMs.median.toFixed(0)} ms; ratio ${r.ratio.toFixed(2)} (goal <= 2)`);
+    if (r.pytorch) {
+      const q = r.pytorch;
+      console.log(`PyTorch ${q.torch} exact diagonal by HVPs: ${q.exactMsPerSwitch.toFixed(1)} ms per switch (median of ${q.hvpSwitches}-switch batches), ${(q.exactAllSwitchesMs / 1000).toFixed(1)} s for all switches`);
+      console.log(`speed-up of the TypeScript Hessian pass over exact PyTorch HVPs: ${q.speedupVsExact.toFixed(0)}x; python-ref's own recursion: median ${q.recursionMs.median.toFixed(0)} ms`);
+    }
   }
   return 0;
 }
