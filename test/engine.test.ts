@@ -122,6 +122,14 @@ for (const backend of backends) {
     t.true(fdCheck((v) => loss(v, g, b), x, gx, 12, 1e-2).err < 2e-2, 'dx');
     t.true(fdCheck((v) => loss(x, v, b), g, gg, 2, 1e-2).err < 2e-2, 'dgamma');
     t.true(fdCheck((v) => loss(x, g, v), b, gb, 2, 1e-2).err < 2e-2, 'dbeta');
+    // running statistics updated PyTorch's way (unbiased batch variance), in the same kernel on tensorflow
+    const rm = randomTensor([2], 15) as tf.Tensor1D, rv = tf.abs(randomTensor([2], 16)) as tf.Tensor1D;
+    const r = ops.batchNorm(x, g, b, 1e-5, { mean: rm, variance: rv, momentum: 0.1 });
+    const n = x.size / 2;
+    t.true(relErr(r.y.dataSync(), yRef.dataSync()) < 1e-5, 'y with running statistics given');
+    t.true(relErr(r.mean.dataSync(), m.mean.dataSync()) < 1e-5 && relErr(r.variance.dataSync(), m.variance.dataSync()) < 1e-4, 'batch statistics with running statistics given');
+    t.true(relErr(r.runningMean!.dataSync(), tf.add(tf.mul(rm, 0.9), tf.mul(m.mean, 0.1)).dataSync()) < 1e-5, 'running mean');
+    t.true(relErr(r.runningVar!.dataSync(), tf.add(tf.mul(rv, 0.9), tf.mul(m.variance, 0.1 * n / (n - 1))).dataSync()) < 1e-4, 'running variance');
     // affine=false variant (stock tf.batchNorm without scale/offset breaks under the tape)
     const gx2 = tf.grad((v: tf.Tensor) => tf.sum(tf.square(ops.batchNorm(v).y)) as tf.Scalar)(x);
     t.true(gx2.dataSync().every(Number.isFinite));

@@ -85,29 +85,42 @@ export function avgPool2d(x: tf.Tensor4D, k: number, stride: number, padding: nu
   return tf.div(y, frac);
 }
 
-export interface BatchNormResult { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D }
+export interface BatchNormResult {
+  y: tf.Tensor;
+  /** batch mean and biased batch variance (what the normalisation used) */
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+  /** updated running statistics, when `running` was given */
+  runningMean?: tf.Tensor1D;
+  runningVar?: tf.Tensor1D;
+}
+
+/** Running statistics to update PyTorch's way: r ← (1−momentum)·r + momentum·batch (unbiased variance). */
+export interface RunningStats { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number }
 
 const FBN_ATTRS = (eps: number) => [
   { name: 'T', kind: 'type' as const, value: 'float32' }, { name: 'U', kind: 'type' as const, value: 'float32' },
   { name: 'epsilon', kind: 'float' as const, value: eps }, { name: 'data_format', kind: 'string' as const, value: 'NHWC' },
 ];
 
-let fusedBN: ((x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number) => tf.Tensor[]) | null = null;
+type FusedBN = (x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, running?: RunningStats) => tf.Tensor[];
+let fusedBN: FusedBN | null = null;
 
-function fusedBatchNorm() {
+// TensorFlow's FusedBatchNormV3 (CPU) in training mode: outputs y, batch_mean, batch_variance,
+// reserve_1 (batch mean), reserve_2 (biased batch variance), reserve_3. With running statistics as
+// inputs and exponential_avg_factor = momentum, batch_mean/batch_variance are the updated running
+// mean and running variance (Bessel-corrected batch variance), exactly PyTorch's update, in the same
+// kernel; without them (factor 1) they are the batch mean and the unbiased batch variance.
+function fusedBatchNorm(): FusedBN {
   if (fusedBN) return fusedBN;
-  fusedBN = (x, g, b, eps) => {
+  fusedBN = (x, g, b, eps, running) => {
     let stats: tf.Tensor[] = [];
     const f = tf.customGrad((xx, gg, bb, save) => {
       const empty = tf.tensor1d([], 'float32');
-      const out = native('FusedBatchNormV3', [xx as tf.Tensor, gg as tf.Tensor, bb as tf.Tensor, empty, empty],
-        [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }, { name: 'exponential_avg_factor', kind: 'float', value: 1 }], 6);
-      // out: y, batch_mean, batch_variance (unbiased), reserve_1 (mean), reserve_2 (biased var / inv std), reserve_3
+      const out = native('FusedBatchNormV3', [xx as tf.Tensor, gg as tf.Tensor, bb as tf.Tensor, running?.mean ?? empty, running?.variance ?? empty],
+        [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }, { name: 'exponential_avg_factor', kind: 'float', value: running ? running.momentum : 1 }], 6);
       (save as (t: tf.Tensor[]) => void)([xx as tf.Tensor, gg as tf.Tensor, out[3], out[4], out[5]]);
-      const meanOut = tf.reshape(out[3], [-1]);
-      const n = (xx as tf.Tensor).size / (gg as tf.Tensor).size;
-      const biasedVar = tf.mul(out[2], (n - 1) / n);   // report the biased (normalising) variance
-      stats = [tf.keep(meanOut), tf.keep(biasedVar)];
+      stats = [out[3], out[4], ...(running ? [out[1], out[2]] : [])].map((t) => tf.keep(t));
       return {
         value: out[0],
         gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
@@ -129,18 +142,25 @@ function fusedBatchNorm() {
 
 /**
  * Training-mode batch normalisation over all axes but the last (NHWC or NC), PyTorch's biased batch
- * variance. Scale and offset default to 1 and 0 (affine=false), always passed explicitly.
+ * variance. Scale and offset default to 1 and 0 (affine=false), always passed explicitly. With
+ * `running`, also returns the updated running statistics (the caller assigns them).
  */
-export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps = 1e-5): BatchNormResult {
+export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps = 1e-5, running?: RunningStats): BatchNormResult {
   const C = x.shape[x.rank - 1];
   const g = gamma ?? tf.ones([C]) as tf.Tensor1D;
   const b = beta ?? tf.zeros([C]) as tf.Tensor1D;
   if (onTensorflow() && x.rank === 4) {
-    const [y, mean, variance] = fusedBatchNorm()(x as tf.Tensor4D, g, b, eps);
-    return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+    const [y, mean, variance, runningMean, runningVar] = fusedBatchNorm()(x as tf.Tensor4D, g, b, eps, running);
+    return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, runningMean: runningMean as tf.Tensor1D | undefined, runningVar: runningVar as tf.Tensor1D | undefined };
   }
   const axes = [...Array(x.rank - 1).keys()];
   const { mean, variance } = tf.moments(x, axes);
   const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
-  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  const res: BatchNormResult = { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  if (running) {
+    const n = x.size / C, m = running.momentum;
+    res.runningMean = tf.add(tf.mul(running.mean, 1 - m), tf.mul(mean, m)) as tf.Tensor1D;
+    res.runningVar = tf.add(tf.mul(running.variance, 1 - m), tf.mul(variance, (m * n) / Math.max(1, n - 1))) as tf.Tensor1D;
+  }
+  return res;
 }

@@ -1,35 +1,72 @@
-// SGD with momentum and (coupled) weight decay, PyTorch semantics: g ← g + wd·w; v ← m·v + g; w ← w − lr·v.
+// SGD with momentum and (coupled) weight decay, PyTorch semantics: g ← g + wd·w; v ← m·v + g; w ← w − lr·v
+// (v starts at 0, so the first step sets v = g, as PyTorch's buffer does).
 // `step` runs forward, loss, backward and update inside a tidy, so tensor counts stay constant;
 // `apply` updates this optimiser's variables from gradients computed once for several optimisers.
+//
+// Variables of the same shape are updated together: their gradients and values are stacked (one
+// kernel), updated with a handful of element-wise kernels, and unstacked (one kernel with k outputs).
+// A supernet has thousands of small parameters but only a few dozen distinct shapes, so this replaces
+// ~6 kernels per parameter with ~8 per shape. The momentum buffers are kept stacked per shape.
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface SgdOptions { lr: number; momentum?: number; weightDecay?: number; clipNorm?: number }
 
+interface Group { vars: tf.Variable[]; buffer: tf.Variable | null }
+
 export class Sgd {
-  private readonly opt: tf.MomentumOptimizer;
+  private readonly groups: Group[] = [];
   constructor(readonly vars: tf.Variable[], private o: SgdOptions) {
-    this.opt = tf.train.momentum(o.lr, o.momentum ?? 0);
+    const byShape = new Map<string, Group>();
+    for (const v of vars) {
+      const key = `${v.dtype}:${v.shape.join('x')}`;
+      let g = byShape.get(key);
+      if (!g) { g = { vars: [], buffer: null }; byShape.set(key, g); this.groups.push(g); }
+      g.vars.push(v);
+    }
   }
 
-  set lr(v: number) { this.o.lr = v; this.opt.setLearningRate(v); }
+  set lr(v: number) { this.o.lr = v; }
   get lr(): number { return this.o.lr; }
 
   /** Applies gradients (a map by variable name that may hold other optimisers' variables too). Call inside a tidy. */
   apply(grads: tf.NamedTensorMap): void {
-    const wd = this.o.weightDecay ?? 0;
-    const own = this.vars.filter((v) => grads[v.name]);
+    const wd = this.o.weightDecay ?? 0, m = this.o.momentum ?? 0, lr = this.o.lr;
+    const live = this.groups.map((g) => g.vars.filter((v) => grads[v.name]));
     // clip the raw gradients' global norm first, then add weight decay (PyTorch's clip_grad_norm_ + SGD order)
     let scale: tf.Tensor | null = null;
     if (this.o.clipNorm) {
-      const norm = tf.sqrt(tf.addN(own.map((v) => tf.sum(tf.square(grads[v.name])))));
-      scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(norm, 1e-6)));
+      const sq = live.filter((l) => l.length).map((l) => tf.sum(tf.square(l.length === 1 ? grads[l[0].name] : tf.stack(l.map((v) => grads[v.name])))));
+      if (sq.length) scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(tf.sqrt(tf.addN(sq)), 1e-6)));
     }
-    const gs: tf.NamedTensorMap = {};
-    for (const v of own) {
-      const g = scale ? tf.mul(grads[v.name], scale) : grads[v.name];
-      gs[v.name] = wd ? tf.add(g, tf.mul(v, wd)) : g;
-    }
-    this.opt.applyGradients(gs as unknown as Record<string, tf.Variable>);
+    this.groups.forEach((g, gi) => {
+      const own = live[gi];
+      if (!own.length) return;
+      // PyTorch skips parameters without a gradient: a group with some of them goes variable by variable
+      const full = own.length === g.vars.length;
+      const stackOf = (ts: tf.Tensor[]) => (ts.length === 1 ? tf.expandDims(ts[0], 0) : tf.stack(ts));
+      let grad = stackOf(own.map((v) => grads[v.name]));
+      if (scale) grad = tf.mul(grad, scale);
+      const w = stackOf(own);
+      if (wd) grad = tf.add(grad, tf.mul(w, wd));
+      let step = grad;
+      if (m) {
+        const idx = full ? null : own.map((v) => g.vars.indexOf(v));
+        const prev = g.buffer ? (idx ? tf.gather(g.buffer, idx) : g.buffer) : null;
+        step = prev ? tf.add(tf.mul(prev, m), grad) : grad;
+        if (full) {
+          if (g.buffer) g.buffer.assign(step);
+          else g.buffer = tf.keep(tf.variable(step, false));
+        } else {
+          const all = g.buffer ? tf.unstack(g.buffer) : g.vars.map((v) => tf.zerosLike(v));
+          const next = tf.unstack(step);
+          idx!.forEach((k, j) => { all[k] = next[j]; });
+          if (g.buffer) g.buffer.assign(tf.stack(all));
+          else g.buffer = tf.keep(tf.variable(tf.stack(all), false));
+        }
+      }
+      const updated = tf.unstack(tf.sub(w, tf.mul(step, lr)));
+      own.forEach((v, j) => v.assign(updated[j]));
+    });
   }
 
   /** One step on a loss over this optimiser's variables; returns the loss (kept; the caller disposes it). */
@@ -41,9 +78,33 @@ export class Sgd {
     });
   }
 
-  /** Momentum buffers and iteration count, for checkpoints. */
-  async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> { return this.opt.getWeights(); }
-  async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> { await this.opt.setWeights(state); }
+  /** Momentum buffers per variable (`<variable>/momentum`), for checkpoints. */
+  async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
+    const out: Array<{ name: string; tensor: tf.Tensor }> = [];
+    for (const g of this.groups) {
+      if (!g.buffer) continue;
+      const parts = tf.unstack(g.buffer);
+      g.vars.forEach((v, j) => out.push({ name: `${v.name}/momentum`, tensor: parts[j] }));
+    }
+    return out;
+  }
 
-  dispose(): void { this.opt.dispose(); }
+  /** Restores `state()`'s buffers; variables without one start from zero momentum. */
+  async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
+    const by = new Map(state.map((s) => [s.name, s.tensor]));
+    for (const g of this.groups) {
+      const parts = g.vars.map((v) => by.get(`${v.name}/momentum`));
+      if (parts.every((p) => !p)) continue;
+      parts.forEach((p, j) => {
+        if (p && p.shape.join('x') !== g.vars[j].shape.join('x')) throw new Error(`momentum of ${g.vars[j].name}: shape [${p.shape}], the variable has [${g.vars[j].shape}]`);
+      });
+      const stacked = tf.tidy(() => tf.stack(parts.map((p, j) => p ?? tf.zerosLike(g.vars[j]))));
+      if (g.buffer) g.buffer.assign(stacked); else g.buffer = tf.variable(stacked, false);
+      stacked.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const g of this.groups) { g.buffer?.dispose(); g.buffer = null; }
+  }
 }

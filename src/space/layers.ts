@@ -70,14 +70,11 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
         rec(ctx, [x], y, bnRule(ctx, name, x, g, rm, rv));
         return y;
       }
-      const r = ops.batchNorm(x, g, b, BN_EPS);
+      // a repeated forward (probe pass) must not update the running statistics a second time
+      const update = !ctx.tape?.opts.probes;
+      const r = ops.batchNorm(x, g, b, BN_EPS, update ? { mean: rm, variance: rv, momentum: BN_MOMENTUM } : undefined);
       rec(ctx, [x], r.y, ctx.tape?.opts.mode === 'faithful' ? bnRule(ctx, name, x, g, rm, rv, 0) : bnRule(ctx, name, x, g, r.mean, r.variance));
-      const n = x.size / C;
-      if (ctx.tape?.opts.probes) return r.y as tf.Tensor4D;   // a repeated forward: statistics already updated
-      tf.tidy(() => {
-        rm.assign(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(r.mean, BN_MOMENTUM)));
-        rv.assign(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(r.variance, (BN_MOMENTUM * n) / Math.max(1, n - 1))));
-      });
+      if (update) { rm.assign(r.runningMean!); rv.assign(r.runningVar!); }
       return r.y as tf.Tensor4D;
     },
   };
