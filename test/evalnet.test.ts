@@ -20,6 +20,20 @@ test('DARTS_V2 at 20 cells and 36 channels has 3,349,342 parameters without the 
   net.dispose();
 });
 
+test('the official BayesNAS evaluation network (style bayesnas) has the counts of spec §7.2 for the published BayesNAS cells', (t) => {
+  const expected: Record<string, [number, number]> = {
+    BAYESNAS_LAMBDA_0_01: [2_575_702, 4_008_928], BAYESNAS_LAMBDA_0_007: [3_197_350, 4_709_920], BAYESNAS_LAMBDA_0_005: [2_512_198, 3_901_216],
+  };
+  for (const [name, [cifar, imagenet]] of Object.entries(expected)) {
+    const a = buildEvalNet({ genotype: G(name), C: 36, layers: 20, style: 'bayesnas' });
+    const b = buildEvalNet({ genotype: G(name), C: 48, layers: 14, kind: 'imagenet', classes: 1000, style: 'bayesnas' });
+    t.is(a.count().params, cifar, name);
+    t.is(b.count().params, imagenet, name);
+    a.dispose();
+    b.dispose();
+  }
+});
+
 test('structure: reductions at L/3 and 2L/3 double the channels; stride 2 only on ops reading the cell inputs; pools carry no parameters', (t) => {
   const net = buildEvalNet({ genotype: G('DARTS_V2'), C: 8, layers: 8 });
   t.deepEqual(reductionIndices(8), [2, 5]);
@@ -90,15 +104,17 @@ for (const c of [
   { name: 'DARTS_V2', kind: 'cifar' as const, size: 16, layers: 3, aux: true },
   { name: 'BAYESNAS_LAMBDA_0_007', kind: 'cifar' as const, size: 16, layers: 3, aux: true },
   { name: 'SNAS_MILD', kind: 'imagenet' as const, size: 64, layers: 3, aux: true },
+  { name: 'BAYESNAS_LAMBDA_0_005', kind: 'cifar' as const, size: 16, layers: 3, aux: false, style: 'bayesnas' as const },
+  { name: 'BAYESNAS_LAMBDA_0_01', kind: 'imagenet' as const, size: 64, layers: 3, aux: true, style: 'bayesnas' as const },
 ]) {
-  test.serial(`${c.name} ${c.kind} network: TypeScript and PyTorch give the same logits, loss and gradients on identical weights (1e-4)`, async (t) => {
-    const net = buildEvalNet({ genotype: G(c.name), C: 4, layers: c.layers, kind: c.kind, classes: 10, inChannels: 1, auxiliary: c.aux, seed: 3 });
+  test.serial(`${c.name} ${c.kind} network${'style' in c ? ` (${c.style} style)` : ''}: TypeScript and PyTorch give the same logits, loss and gradients on identical weights (1e-4)`, async (t) => {
+    const net = buildEvalNet({ genotype: G(c.name), C: 4, layers: c.layers, kind: c.kind, classes: 10, inChannels: 1, auxiliary: c.aux, seed: 3, style: 'style' in c ? c.style : 'darts' });
     const x = randomTensor([4, c.size, c.size, 1], 9) as tf.Tensor4D;
     const y = tf.tensor1d([1, 2, 3, 4], 'int32');
     const r = await evalNetParity(net, x, y, 0.4);
     const get = (q: string) => r.find((e) => e.quantity === q)!;
-    for (const q of ['logits', 'loss', 'logits (auxiliary)', 'grad (all weights)']) t.true(get(q).relative <= 1e-4, `${q}: ${get(q).relative}`);
-    t.true(r.some((e) => e.quantity.startsWith(`grad ${AUX_PREFIX}`)));
+    for (const q of ['logits', 'loss', ...(c.aux ? ['logits (auxiliary)'] : []), 'grad (all weights)']) t.true(get(q).relative <= 1e-4, `${q}: ${get(q).relative}`);
+    t.is(r.some((e) => e.quantity.startsWith(`grad ${AUX_PREFIX}`)), c.aux);
     net.dispose();
     tf.dispose([x, y]);
   });

@@ -25,6 +25,12 @@ pools WITHOUT the BN that the search network adds; skip_connect = identity (stri
 Drop-path: in training with drop_path_prob > 0, every op output except identities is
 multiplied by a per-sample Bernoulli(1-p) mask / (1-p).
 
+style="bayesnas" builds the official BayesNAS evaluation network instead (spec §7.4, §7.5; the
+counts of the published cells are those of spec §7.2): stem conv without BN (ImageNet: stem1
+without BN), CReduct preprocessors (supernet.py), the pre-activation "bayesnas" ops of ops.py,
+dropout2d with drop_path_prob on every op output (identities included) instead of drop-path, and
+head_bn before the global pool.
+
 forward(x) returns (logits, logits_aux); logits_aux is None unless auxiliary and training.
 
 state_dict names (the TypeScript side, src/evalnet/network.ts, uses the same ones):
@@ -44,7 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .genotypes import Genotype, load_genotype, parse_repr
-from .ops import DartsDilConv, DartsSepConv, FactorizedReduce, Zero, bn, conv
+from .ops import DartsDilConv, DartsSepConv, FactorizedReduce, Zero, bn, build_op, conv
+from .supernet import CReduct
 
 EVAL_OPS = {
     "none": lambda C, s: Zero(s),
@@ -87,11 +94,16 @@ class ReLUConvBN(nn.Module):
 
 class EvalCell(nn.Module):
     def __init__(self, nodes, concat, C_pp: int, C_p: int, C: int, reduction: bool,
-                 reduction_prev: bool):
+                 reduction_prev: bool, style: str = "darts"):
         super().__init__()
         self.reduction = reduction
-        self.preprocess0 = FactorizedReduce(C_pp, C) if reduction_prev else ReLUConvBN(C_pp, C)
-        self.preprocess1 = ReLUConvBN(C_p, C)
+        self.channel_dropout = style == "bayesnas"
+        if style == "bayesnas":
+            self.preprocess0 = CReduct(C_pp, C, size_reduct=reduction_prev)
+            self.preprocess1 = CReduct(C_p, C)
+        else:
+            self.preprocess0 = FactorizedReduce(C_pp, C) if reduction_prev else ReLUConvBN(C_pp, C)
+            self.preprocess1 = ReLUConvBN(C_p, C)
         self.entries: list[list[tuple[int, int, bool]]] = []   # (op index, input, is identity)
         ops = []
         for node in nodes:
@@ -100,7 +112,7 @@ class EvalCell(nn.Module):
                 if name not in EVAL_OPS:
                     raise ValueError(f"unknown op {name!r}; expected one of {sorted(EVAL_OPS)}")
                 stride = 2 if reduction and inp < 2 else 1
-                op = EVAL_OPS[name](C, stride)
+                op = build_op("bayesnas", name, C, stride) if style == "bayesnas" else EVAL_OPS[name](C, stride)
                 row.append((len(ops), inp, isinstance(op, nn.Identity)))
                 ops.append(op)
             self.entries.append(row)
@@ -114,7 +126,9 @@ class EvalCell(nn.Module):
             acc = None
             for k, inp, ident in row:
                 h = self.ops[k](states[inp])
-                if self.training and drop_prob > 0 and not ident:
+                if self.training and drop_prob > 0 and self.channel_dropout:
+                    h = F.dropout2d(h, drop_prob, training=True)
+                elif self.training and drop_prob > 0 and not ident:
                     h = drop_path(h, drop_prob)
                 acc = h if acc is None else acc + h
             states.append(acc)
@@ -158,7 +172,10 @@ def _genotype(g) -> Genotype:
 class _EvalNetwork(nn.Module):
     kind = "cifar"
 
-    def _build_cells(self, genotype, C, layers, C_pp, C_p, reduction_prev):
+    def _build_cells(self, genotype, C, layers, C_pp, C_p, reduction_prev, style="darts"):
+        if style not in ("darts", "bayesnas"):
+            raise ValueError(f"style must be darts or bayesnas, got {style!r}")
+        self.style = style
         g = _genotype(genotype)
         self.genotype = g
         self.layers = layers
@@ -172,7 +189,7 @@ class _EvalNetwork(nn.Module):
                 C_cur *= 2
             nodes = cell_nodes(g.reduce if reduction else g.normal)
             concat = list(g.reduce_concat if reduction else g.normal_concat)
-            cell = EvalCell(nodes, concat, C_pp, C_p, C_cur, reduction, reduction_prev)
+            cell = EvalCell(nodes, concat, C_pp, C_p, C_cur, reduction, reduction_prev, style)
             cells.append(cell)
             reduction_prev = reduction
             C_pp, C_p = C_p, cell.out_channels
@@ -187,6 +204,8 @@ class _EvalNetwork(nn.Module):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
             if i == self.aux_at and self.auxiliary_head is not None and self.training:
                 logits_aux = self.auxiliary_head(s1)
+        if self.head_bn is not None:
+            s1 = self.head_bn(s1)
         out = F.adaptive_avg_pool2d(s1, 1).flatten(1)
         return self.classifier(out), logits_aux
 
@@ -200,12 +219,14 @@ class NetworkCIFAR(_EvalNetwork):
     kind = "cifar"
 
     def __init__(self, genotype, C: int = 36, layers: int = 20, num_classes: int = 10,
-                 auxiliary: bool = False, in_channels: int = 3):
+                 auxiliary: bool = False, in_channels: int = 3, style: str = "darts"):
         super().__init__()
         C_stem = 3 * C
-        self.stem = nn.Sequential(conv(in_channels, C_stem, 3, 1, 1), bn(C_stem))
-        C_p, C_aux = self._build_cells(genotype, C, layers, C_stem, C_stem, False)
+        stem = [conv(in_channels, C_stem, 3, 1, 1)] + ([] if style == "bayesnas" else [bn(C_stem)])
+        self.stem = nn.Sequential(*stem)
+        C_p, C_aux = self._build_cells(genotype, C, layers, C_stem, C_stem, False, style)
         self.auxiliary_head = AuxiliaryHead(C_aux, num_classes, True) if auxiliary else None
+        self.head_bn = bn(C_p) if style == "bayesnas" else None
         self.classifier = nn.Linear(C_p, num_classes)
 
     def forward(self, x):
@@ -217,16 +238,18 @@ class NetworkImageNet(_EvalNetwork):
     kind = "imagenet"
 
     def __init__(self, genotype, C: int = 48, layers: int = 14, num_classes: int = 1000,
-                 auxiliary: bool = False, in_channels: int = 3):
+                 auxiliary: bool = False, in_channels: int = 3, style: str = "darts"):
         super().__init__()
         if C % 2:
             raise ValueError(f"C must be even, got {C}")
         self.stem0 = nn.Sequential(
             conv(in_channels, C // 2, 3, 2, 1), bn(C // 2), nn.ReLU(inplace=False),
             conv(C // 2, C, 3, 2, 1), bn(C))
-        self.stem1 = nn.Sequential(nn.ReLU(inplace=False), conv(C, C, 3, 2, 1), bn(C))
-        C_p, C_aux = self._build_cells(genotype, C, layers, C, C, True)
+        stem1 = [nn.ReLU(inplace=False), conv(C, C, 3, 2, 1)] + ([] if style == "bayesnas" else [bn(C)])
+        self.stem1 = nn.Sequential(*stem1)
+        C_p, C_aux = self._build_cells(genotype, C, layers, C, C, True, style)
         self.auxiliary_head = AuxiliaryHead(C_aux, num_classes, False) if auxiliary else None
+        self.head_bn = bn(C_p) if style == "bayesnas" else None
         self.classifier = nn.Linear(C_p, num_classes)
 
     def forward(self, x):
@@ -235,11 +258,11 @@ class NetworkImageNet(_EvalNetwork):
 
 
 def build_evalnet(genotype, C: int, layers: int, kind: str = "cifar", num_classes: int | None = None,
-                  auxiliary: bool = False, in_channels: int = 3) -> _EvalNetwork:
+                  auxiliary: bool = False, in_channels: int = 3, style: str = "darts") -> _EvalNetwork:
     if kind == "cifar":
-        return NetworkCIFAR(genotype, C, layers, num_classes or 10, auxiliary, in_channels)
+        return NetworkCIFAR(genotype, C, layers, num_classes or 10, auxiliary, in_channels, style)
     if kind == "imagenet":
-        return NetworkImageNet(genotype, C, layers, num_classes or 1000, auxiliary, in_channels)
+        return NetworkImageNet(genotype, C, layers, num_classes or 1000, auxiliary, in_channels, style)
     raise ValueError(f"kind must be cifar or imagenet, got {kind!r}")
 
 
@@ -248,29 +271,29 @@ def build_evalnet(genotype, C: int, layers: int, kind: str = "cifar", num_classe
 
 
 def count_params(genotype: str, C: int, layers: int, kind: str = "cifar",
-                 num_classes: int | None = None, in_channels: int = 3) -> str:
+                 num_classes: int | None = None, in_channels: int = 3, style: str = "darts") -> str:
     """JSON {params, params_auxiliary}: without and with the auxiliary head."""
-    net = build_evalnet(genotype, C, layers, kind, num_classes, True, in_channels)
+    net = build_evalnet(genotype, C, layers, kind, num_classes, True, in_channels, style)
     return json.dumps({"params": net.param_count(False), "params_auxiliary": net.param_count(True)})
 
 
 def export_fresh(genotype: str, out: str, C: int, layers: int, kind: str = "cifar",
                  num_classes: int | None = None, auxiliary: bool = False, in_channels: int = 3,
-                 seed: int = 0) -> None:
+                 seed: int = 0, style: str = "darts") -> None:
     """A network with PyTorch's own initialisation, in the TypeScript names and layouts."""
     from .tsweights import export_params
     torch.manual_seed(seed)
-    export_params(build_evalnet(genotype, C, layers, kind, num_classes, auxiliary, in_channels), out,
+    export_params(build_evalnet(genotype, C, layers, kind, num_classes, auxiliary, in_channels, style), out,
                   {"kind": "evalnet-params"})
 
 
 def forward_backward(genotype: str, params: str, batch: str, out: str, C: int, layers: int,
                      kind: str = "cifar", num_classes: int | None = None, auxiliary: bool = False,
-                     in_channels: int = 3, auxiliary_weight: float = 0.4) -> dict:
+                     in_channels: int = 3, auxiliary_weight: float = 0.4, style: str = "darts") -> dict:
     """Training-mode logits (and auxiliary logits), loss CE + w·CE_aux, and every gradient, on
     the TypeScript side's weights and batch; written to ``out`` in TypeScript names and layouts."""
     from .tsweights import TensorRow, load_ts_params, param_mappings, read_batch, write_tensor_file
-    net = build_evalnet(genotype, C, layers, kind, num_classes, auxiliary, in_channels)
+    net = build_evalnet(genotype, C, layers, kind, num_classes, auxiliary, in_channels, style)
     load_ts_params(net, params)
     net.train()
     x, y = read_batch(batch)

@@ -161,3 +161,22 @@ def test_export_load_and_forward_backward_through_arrow_files(tmp_path):
     assert out["logits"].shape == (3, 10) and out["logits_aux"].shape == (3, 10)
     assert abs(float(out["loss"].data[0]) - r["loss"]) < 1e-5
     assert out["cells.0.ops.0.op.1.weight"].shape == (3, 3, 4, 1)   # TS depthwise layout
+
+
+@pytest.mark.parametrize("name,cifar,imagenet", [("BAYESNAS_LAMBDA_0_01", 2_575_702, 4_008_928),
+                                                ("BAYESNAS_LAMBDA_0_007", 3_197_350, 4_709_920),
+                                                ("BAYESNAS_LAMBDA_0_005", 2_512_198, 3_901_216)])
+def test_official_style_counts_are_the_spec_figures(name, cifar, imagenet):
+    g = PUBLISHED[name]
+    assert NetworkCIFAR(g, 36, 20, style="bayesnas").param_count() == cifar
+    assert NetworkImageNet(g, 48, 14, 1000, style="bayesnas").param_count() == imagenet
+
+
+def test_official_style_uses_channel_dropout_on_every_op_and_a_head_bn():
+    net = NetworkCIFAR(PUBLISHED["BAYESNAS_LAMBDA_0_01"], 4, 3, style="bayesnas")
+    assert net.head_bn is not None and len(net.stem) == 1
+    assert all(c.channel_dropout for c in net.cells)
+    with pytest.raises(ValueError, match="none"):
+        NetworkCIFAR(Genotype(normal=[("none", 0), ("skip_connect", 1)], normal_concat=[2],
+                              reduce=[("max_pool_3x3", 0), ("skip_connect", 1)], reduce_concat=[2]),
+                     4, 3, style="bayesnas")

@@ -24,6 +24,8 @@ Network:
   --genotype NAME|FILE     published (${Object.keys(PUBLISHED).join(', ')}) or a DARTS repr / JSON file
   --from-python MOD:NAME   a genotype object of a Python module in the reference environment
   --layers N --channels N  cells and initial channels   [20 36]
+  --style darts|bayesnas   DARTS's evaluation network, or the official BayesNAS one (pre-activation
+                           ops, CReduct, head BN; --drop-path is then channel dropout on every op)   [darts]
 
 Data:
   --dataset NAME           ${DATASET_NAMES.join(' | ')}   [cifar10]
@@ -55,7 +57,7 @@ const FLAGS = {
   'no-flip': { type: 'boolean' }, cutout: { type: 'string' }, epochs: { type: 'string' }, batch: { type: 'string' },
   lr: { type: 'string' }, 'lr-min': { type: 'string' }, momentum: { type: 'string' }, 'weight-decay': { type: 'string' },
   'grad-clip': { type: 'string' }, 'drop-path': { type: 'string' }, auxiliary: { type: 'boolean' }, 'auxiliary-weight': { type: 'string' },
-  seed: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
+  style: { type: 'string' }, seed: { type: 'string' }, 'run-dir': { type: 'string' }, resume: { type: 'string' },
 } as const;
 
 export async function configFromFlags(values: Values): Promise<RetrainConfig> {
@@ -70,6 +72,7 @@ export async function configFromFlags(values: Values): Promise<RetrainConfig> {
   if (channels % 2) throw new UsageError(`--channels must be even (FactorizedReduce halves it), got ${channels}`);
   return {
     genotype, genotypeSource: source, layers: intFlag(values, 'layers', 20, 1), channels, dataset,
+    style: choiceFlag(values, 'style', ['darts', 'bayesnas'] as const, 'darts'),
     seed: intFlag(values, 'seed', d.seed), batch: intFlag(values, 'batch', d.batch, 1), epochs: intFlag(values, 'epochs', d.epochs, 1),
     lr: numFlag(values, 'lr', d.lr, 0), lrMin: numFlag(values, 'lr-min', d.lrMin, 0), momentum: numFlag(values, 'momentum', d.momentum, 0),
     weightDecay: numFlag(values, 'weight-decay', d.weightDecay, 0), gradClip: numFlag(values, 'grad-clip', d.gradClip, 0),

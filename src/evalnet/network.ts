@@ -19,6 +19,12 @@
 // stride 2) at 7x7 (ImageNet at 224), i.e. kernel min(5, H−1) with stride H − kernel: a 2x2 map
 // for the 2x2 conv at any input size (28x28 images give 7x7 there).
 //
+// style 'bayesnas' is the official BayesNAS evaluation network instead (spec §7.4, §7.5): stem
+// conv without BN (ImageNet: stem1 without BN), CReduct preprocessors ([1x1 stride-2 conv in→in
+// after a reduction], BN, ReLU, 1x1 conv), the pre-activation ops of the official search network,
+// channel dropout (dropout2d) with the drop probability on every op output, identities included,
+// instead of drop-path, and a head BN before the global pool.
+//
 // Parameter names equal the PyTorch reference's state_dict keys (python-ref/bayesnas_ref/evalnet.py).
 import { tf } from '../engine/index.js';
 import { bn, concatChannels, conv, factorizedReduce, relu, sequential, sumNode, type Ctx, type Sequential } from '../space/layers.js';
@@ -26,7 +32,7 @@ import { ParamStore } from '../space/params.js';
 import * as ops from '../engine/ops.js';
 import type { CellGenotype, Genotype } from '../genotype/types.js';
 import { validateGenotype } from '../genotype/types.js';
-import { buildEvalOp, EVAL_OP_NAMES } from './ops.js';
+import { buildEvalOp, EVAL_OP_NAMES, type EvalStyle } from './ops.js';
 
 export type NetworkKind = 'cifar' | 'imagenet';
 
@@ -40,6 +46,8 @@ export interface EvalNetOptions {
   inChannels?: number;
   auxiliary?: boolean;
   kind?: NetworkKind;
+  /** 'darts' (DARTS's evaluation network, default) or 'bayesnas' (the official BayesNAS one) */
+  style?: EvalStyle;
   seed?: number;
 }
 
@@ -61,10 +69,13 @@ export interface EvalCell {
   /** node i: its ops, summed */
   nodes: CellOp[][];
   concat: number[];
+  /** drop probability as channel dropout on every op output (official BayesNAS) instead of drop-path */
+  channelDropout: boolean;
 }
 
 export interface EvalNet {
   kind: NetworkKind;
+  style: EvalStyle;
   genotype: Genotype;
   C: number;
   layers: number;
@@ -93,16 +104,33 @@ function reluConvBn(p: ParamStore, name: string, cin: number, cout: number): Seq
   return sequential([relu(), conv(p, `${name}.op.1`, { cin, cout, k: 1 }), bn(p, `${name}.op.2`, cout)]);
 }
 
-function buildCell(p: ParamStore, name: string, index: number, cell: CellGenotype, Cpp: number, Cp: number, C: number, reduction: boolean, reductionPrev: boolean): EvalCell {
-  const preprocess0 = reductionPrev ? sequential([factorizedReduce(p, `${name}.preprocess0`, Cpp, C)]) : reluConvBn(p, `${name}.preprocess0`, Cpp, C);
-  const preprocess1 = reluConvBn(p, `${name}.preprocess1`, Cp, C);
+/** Official CReduct: [1x1 stride-2 conv in→in], BN(in), ReLU, 1x1 conv in→out. */
+function cReduct(p: ParamStore, name: string, cin: number, cout: number, reduce: boolean): Sequential {
+  const first = reduce ? [conv(p, `${name}.reduce`, { cin, cout: cin, k: 1, stride: 2 })] : [];
+  return sequential([...first, bn(p, `${name}.bn`, cin), relu(), conv(p, `${name}.conv`, { cin, cout, k: 1 })]);
+}
+
+function buildCell(p: ParamStore, name: string, index: number, cell: CellGenotype, Cpp: number, Cp: number, C: number, reduction: boolean, reductionPrev: boolean, style: EvalStyle): EvalCell {
+  const official = style === 'bayesnas';
+  const preprocess0 = official ? cReduct(p, `${name}.preprocess0`, Cpp, C, reductionPrev)
+    : reductionPrev ? sequential([factorizedReduce(p, `${name}.preprocess0`, Cpp, C)]) : reluConvBn(p, `${name}.preprocess0`, Cpp, C);
+  const preprocess1 = official ? cReduct(p, `${name}.preprocess1`, Cp, C, false) : reluConvBn(p, `${name}.preprocess1`, Cp, C);
   let k = 0;
   const nodes = cell.nodes.map((entries) => entries.map((e) => {
     const stride = reduction && e.input < 2 ? 2 : 1;
-    const seq = buildEvalOp(p, `${name}.ops.${k++}`, e.op, C, stride);
+    const seq = buildEvalOp(p, `${name}.ops.${k++}`, e.op, C, stride, style);
     return { op: e.op, input: e.input, stride, identity: e.op === 'skip_connect' && stride === 1, seq };
   }));
-  return { index, reduction, C, preprocess0, preprocess1, nodes, concat: [...cell.concat] };
+  return { index, reduction, C, preprocess0, preprocess1, nodes, concat: [...cell.concat], channelDropout: official };
+}
+
+/** dropout2d: each (sample, channel) kept with probability 1 − p and scaled by 1/(1 − p). */
+export function channelDropout(x: tf.Tensor4D, prob: number, random: () => number): tf.Tensor4D {
+  const keep = 1 - prob;
+  const [B, , , C] = x.shape;
+  const m = new Float32Array(B * C);
+  for (let i = 0; i < m.length; i++) m[i] = random() < keep ? 1 / keep : 0;
+  return tf.mul(x, tf.tensor4d(m, [B, 1, 1, C])) as tf.Tensor4D;
 }
 
 /** Per-sample drop-path mask (Bernoulli(keep) / keep), shape [B, 1, 1, 1]. */
@@ -121,7 +149,9 @@ function runCell(cell: EvalCell, s0: tf.Tensor4D, s1: tf.Tensor4D, ctx: EvalCtx)
     if (!node.length) { states.push(null); continue; }
     const terms = node.map((o) => {
       const h = o.seq.forward(states[o.input]!, ctx);
-      return drop && !o.identity ? dropPath(h, ctx.dropPath!, ctx.random ?? Math.random) : h;
+      if (!drop) return h;
+      if (cell.channelDropout) return channelDropout(h, ctx.dropPath!, ctx.random ?? Math.random);
+      return o.identity ? h : dropPath(h, ctx.dropPath!, ctx.random ?? Math.random);
     });
     states.push(sumNode(terms, ctx));
   }
@@ -151,6 +181,8 @@ function auxiliaryHead(p: ParamStore, C: number, classes: number, finalBn: boole
 
 export function buildEvalNet(o: EvalNetOptions): EvalNet {
   const kind = o.kind ?? 'cifar';
+  const style = o.style ?? 'darts';
+  const official = style === 'bayesnas';
   const classes = o.classes ?? (kind === 'imagenet' ? 1000 : 10);
   const inChannels = o.inChannels ?? 3;
   const { C, layers, genotype } = o;
@@ -163,7 +195,7 @@ export function buildEvalNet(o: EvalNetOptions): EvalNet {
   let Cpp: number, Cp: number, reductionPrev: boolean;
   if (kind === 'cifar') {
     const Cs = 3 * C;
-    const s = sequential([conv(p, 'stem.0', { cin: inChannels, cout: Cs, k: 3, padding: 1 }), bn(p, 'stem.1', Cs)]);
+    const s = sequential([conv(p, 'stem.0', { cin: inChannels, cout: Cs, k: 3, padding: 1 }), ...(official ? [] : [bn(p, 'stem.1', Cs)])]);
     stem = (x, ctx) => { const y = s.forward(x, ctx); return [y, y]; };
     Cpp = Cs; Cp = Cs; reductionPrev = false;
   } else {
@@ -171,7 +203,7 @@ export function buildEvalNet(o: EvalNetOptions): EvalNet {
       conv(p, 'stem0.0', { cin: inChannels, cout: C / 2, k: 3, stride: 2, padding: 1 }), bn(p, 'stem0.1', C / 2), relu(),
       conv(p, 'stem0.3', { cin: C / 2, cout: C, k: 3, stride: 2, padding: 1 }), bn(p, 'stem0.4', C),
     ]);
-    const s1 = sequential([relu(), conv(p, 'stem1.1', { cin: C, cout: C, k: 3, stride: 2, padding: 1 }), bn(p, 'stem1.2', C)]);
+    const s1 = sequential([relu(), conv(p, 'stem1.1', { cin: C, cout: C, k: 3, stride: 2, padding: 1 }), ...(official ? [] : [bn(p, 'stem1.2', C)])]);
     stem = (x, ctx) => { const a = s0.forward(x, ctx); return [a, s1.forward(a, ctx)]; };
     Cpp = C; Cp = C; reductionPrev = true;
   }
@@ -183,13 +215,14 @@ export function buildEvalNet(o: EvalNetOptions): EvalNet {
     const reduction = reductions.has(i);
     if (reduction) Ccur *= 2;
     const g = reduction ? genotype.reduce : genotype.normal;
-    cells.push(buildCell(p, `cells.${i}`, i, g, Cpp, Cp, Ccur, reduction, reductionPrev));
+    cells.push(buildCell(p, `cells.${i}`, i, g, Cpp, Cp, Ccur, reduction, reductionPrev, style));
     reductionPrev = reduction;
     Cpp = Cp;
     Cp = g.concat.length * Ccur;
     if (i === auxiliaryAt) Caux = Cp;
   }
   const aux = auxiliary ? auxiliaryHead(p, Caux, classes, kind === 'cifar') : null;
+  const headBn = official ? bn(p, 'head.bn', Cp) : null;
   const fcW = p.uniform('classifier.weight', [Cp, classes], Cp) as tf.Variable<tf.Rank.R2>;
   const fcB = p.uniform('classifier.bias', [classes], Cp) as tf.Variable<tf.Rank.R1>;
 
@@ -202,7 +235,7 @@ export function buildEvalNet(o: EvalNetOptions): EvalNet {
       s1 = out;
       if (aux && ctx.training && cell.index === auxiliaryAt) logitsAux = aux(s1, ctx);
     }
-    const features = tf.mean(s1, [1, 2]) as tf.Tensor2D;
+    const features = tf.mean(headBn ? headBn.forward(s1, ctx) : s1, [1, 2]) as tf.Tensor2D;
     return { logits: tf.add(tf.matMul(features, fcW), fcB) as tf.Tensor2D, logitsAux };
   };
   const count = () => {
@@ -211,7 +244,7 @@ export function buildEvalNet(o: EvalNetOptions): EvalNet {
     return { params: p.count('weights') - auxN, auxiliary: auxN };
   };
   return {
-    kind, genotype, C, layers, classes, inChannels, auxiliary, params: p, cells, auxiliaryAt,
+    kind, style, genotype, C, layers, classes, inChannels, auxiliary, params: p, cells, auxiliaryAt,
     forward, count, dispose: () => p.dispose(),
   };
 }
@@ -220,7 +253,7 @@ export function buildEvalNet(o: EvalNetOptions): EvalNet {
 export function describeEvalNet(net: EvalNet) {
   const c = net.count();
   return {
-    network: net.kind, genotype: net.genotype.name ?? null, layers: net.layers, channels: net.C, classes: net.classes,
+    network: net.kind, style: net.style, genotype: net.genotype.name ?? null, layers: net.layers, channels: net.C, classes: net.classes,
     inChannels: net.inChannels, auxiliary: net.auxiliary, reductions: reductionIndices(net.layers), auxiliaryAt: net.auxiliary ? net.auxiliaryAt : null,
     params: c.params, paramsAuxiliary: c.params + c.auxiliary, auxiliaryHead: c.auxiliary,
   };

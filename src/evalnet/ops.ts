@@ -7,7 +7,7 @@
 // wrap their layers in `op` (`<name>.op.1.weight` ...), FactorizedReduce names its parts directly.
 import type { ParamStore } from '../space/params.js';
 import { avgPool, maxPool, sequential, type Sequential } from '../space/layers.js';
-import { DARTS_OPS, isOpName, OP_NAMES } from '../space/ops.js';
+import { BAYESNAS_OPS, DARTS_OPS, isOpName, OP_NAMES } from '../space/ops.js';
 
 export type EvalOpBuilder = (p: ParamStore, name: string, C: number, stride: number) => Sequential;
 
@@ -24,9 +24,28 @@ export const EVAL_OPS: Record<string, EvalOpBuilder> = {
 
 export const EVAL_OP_NAMES: readonly string[] = OP_NAMES;
 
-export function buildEvalOp(p: ParamStore, name: string, op: string, C: number, stride: number): Sequential {
+/**
+ * The official BayesNAS evaluation network's ops (spec §2.2.1, §7.4): the pre-activation flavour of
+ * the search network (BN-ReLU-conv, zero-padded pools, avg-pool divisor 9, BN + strided 1x1 conv for
+ * a reducing skip), named under `op` as in python-ref.
+ */
+export const BAYESNAS_EVAL_OPS: Record<string, EvalOpBuilder> = {
+  max_pool_3x3: BAYESNAS_OPS.max_pool_3x3,
+  avg_pool_3x3: BAYESNAS_OPS.avg_pool_3x3,
+  skip_connect: (p, n, C, s) => BAYESNAS_OPS.skip_connect(p, `${n}.op`, C, s),
+  sep_conv_3x3: (p, n, C, s) => BAYESNAS_OPS.sep_conv_3x3(p, `${n}.op`, C, s),
+  sep_conv_5x5: (p, n, C, s) => BAYESNAS_OPS.sep_conv_5x5(p, `${n}.op`, C, s),
+  dil_conv_3x3: (p, n, C, s) => BAYESNAS_OPS.dil_conv_3x3(p, `${n}.op`, C, s),
+  dil_conv_5x5: (p, n, C, s) => BAYESNAS_OPS.dil_conv_5x5(p, `${n}.op`, C, s),
+};
+
+export type EvalStyle = 'darts' | 'bayesnas';
+
+export function buildEvalOp(p: ParamStore, name: string, op: string, C: number, stride: number, style: EvalStyle = 'darts'): Sequential {
   if (!isOpName(op)) throw new Error(`${name}: unknown op '${op}' (known: ${OP_NAMES.join(', ')})`);
-  return EVAL_OPS[op](p, name, C, stride);
+  const table = style === 'bayesnas' ? BAYESNAS_EVAL_OPS : EVAL_OPS;
+  if (!table[op]) throw new Error(`${name}: op '${op}' does not exist in the ${style} evaluation network`);
+  return table[op](p, name, C, stride);
 }
 
 /** Closed-form parameter count of an evaluation-network op (pools have none). */

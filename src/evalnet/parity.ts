@@ -8,14 +8,15 @@ import { readTensorFile, writeTensorFile } from '../bridge/arrow.js';
 import { compare, type Comparison } from '../bridge/parity.js';
 import { exchangeDir, pyCall, pyModule } from '../bridge/session.js';
 import type { EvalNet, NetworkKind } from './network.js';
+import type { EvalStyle } from './ops.js';
 
 export interface PythonCount { params: number; paramsAuxiliary: number }
 
 /** PyTorch's count of the same network: without and with the auxiliary head. */
-export async function pythonParamCount(g: Genotype, o: { C: number; layers: number; kind?: NetworkKind; classes?: number; inChannels?: number }): Promise<PythonCount> {
+export async function pythonParamCount(g: Genotype, o: { C: number; layers: number; kind?: NetworkKind; style?: EvalStyle; classes?: number; inChannels?: number }): Promise<PythonCount> {
   const py = await pyModule('bayesnas_ref.evalnet');
   const text = String(await pyCall('evalnet.count_params', () => py.count_params$(toDartsRepr(g), o.C, o.layers,
-    { kind: o.kind ?? 'cifar', num_classes: o.classes ?? null, in_channels: o.inChannels ?? 3 })));
+    { kind: o.kind ?? 'cifar', num_classes: o.classes ?? null, in_channels: o.inChannels ?? 3, style: o.style ?? 'darts' })));
   const j = JSON.parse(text) as { params: number; params_auxiliary: number };
   return { params: j.params, paramsAuxiliary: j.params_auxiliary };
 }
@@ -24,7 +25,7 @@ export async function pythonParamCount(g: Genotype, o: { C: number; layers: numb
 export async function exportPythonInit(net: EvalNet, file: string, seed = 0): Promise<void> {
   const py = await pyModule('bayesnas_ref.evalnet');
   await pyCall('evalnet.export_fresh', () => py.export_fresh$(toDartsRepr(net.genotype), file, net.C, net.layers,
-    { kind: net.kind, num_classes: net.classes, auxiliary: net.auxiliary, in_channels: net.inChannels, seed }));
+    { kind: net.kind, num_classes: net.classes, auxiliary: net.auxiliary, in_channels: net.inChannels, seed, style: net.style }));
 }
 
 /** Loads an Arrow parameter file (every parameter and BN statistic, shapes checked) into the network. */
@@ -52,7 +53,7 @@ export async function evalNetParity(net: EvalNet, x: tf.Tensor4D, y: tf.Tensor1D
     ]);
     const py = await pyModule('bayesnas_ref.evalnet');
     await pyCall('evalnet.forward_backward', () => py.forward_backward$(toDartsRepr(net.genotype), ex.file('params.arrow'), ex.file('batch.arrow'), ex.file('torch.arrow'),
-      net.C, net.layers, { kind: net.kind, num_classes: net.classes, auxiliary: net.auxiliary, in_channels: net.inChannels, auxiliary_weight: auxiliaryWeight }));
+      net.C, net.layers, { kind: net.kind, num_classes: net.classes, auxiliary: net.auxiliary, in_channels: net.inChannels, auxiliary_weight: auxiliaryWeight, style: net.style }));
     const torch = new Map(readTensorFile(ex.file('torch.arrow')).rows.map((r) => [r.name, r]));
     const entries = net.params.select('weights');
     let kept: tf.Tensor[] = [];

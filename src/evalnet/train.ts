@@ -13,6 +13,7 @@ import { batches, countBatches, deriveSeed, loadDataset, permutation, resolveSiz
 import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
 import type { Genotype } from '../genotype/types.js';
 import { buildEvalNet, describeEvalNet, type EvalNet } from './network.js';
+import type { EvalStyle } from './ops.js';
 
 export interface RetrainConfig {
   genotype: Genotype;
@@ -20,6 +21,8 @@ export interface RetrainConfig {
   genotypeSource: string;
   layers: number;
   channels: number;
+  /** 'darts' (default) or 'bayesnas' (the official BayesNAS evaluation network) */
+  style?: EvalStyle;
   dataset: DatasetName;
   seed: number;
   batch: number;
@@ -141,7 +144,7 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
   const train = subset(data.train, cfg.trainSize, deriveSeed(cfg.seed, 11));
   const test = subset(data.test, cfg.testSize, deriveSeed(cfg.seed, 12));
   const net = buildEvalNet({
-    genotype: cfg.genotype, C: cfg.channels, layers: cfg.layers, classes: data.classes.length,
+    genotype: cfg.genotype, C: cfg.channels, layers: cfg.layers, classes: data.classes.length, style: cfg.style ?? 'darts',
     inChannels: data.train.channels, auxiliary: cfg.auxiliaryWeight > 0, seed: cfg.seed,
   });
   const sgd = new Sgd(net.params.variables('weights'), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay, clipNorm: cfg.gradClip || undefined });
