@@ -78,27 +78,36 @@ export class Sgd {
     });
   }
 
-  /** Momentum buffers per variable (`<variable>/momentum`), for checkpoints. */
+  /**
+   * Momentum buffers, one per variable (`<variable>/momentum`, zeros where no step has run yet, which
+   * the update treats exactly like no buffer), in a fixed order, for checkpoints.
+   */
   async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
     const out: Array<{ name: string; tensor: tf.Tensor }> = [];
     for (const g of this.groups) {
-      if (!g.buffer) continue;
-      const parts = tf.unstack(g.buffer);
+      const parts = g.buffer ? tf.unstack(g.buffer) : g.vars.map((v) => tf.zerosLike(v));
       g.vars.forEach((v, j) => out.push({ name: `${v.name}/momentum`, tensor: parts[j] }));
     }
     return out;
   }
 
-  /** Restores `state()`'s buffers; variables without one start from zero momentum. */
+  /**
+   * Restores `state()`'s buffers: by variable name when every name matches, else by position (a
+   * network rebuilt in the same process has new variable names); shapes are checked either way.
+   */
   async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
-    const by = new Map(state.map((s) => [s.name, s.tensor]));
+    const rows = state.filter((s) => s.name.endsWith('/momentum'));
+    const ordered = this.groups.flatMap((g) => g.vars);
+    if (rows.length !== ordered.length) throw new Error(`optimizer state holds ${rows.length} momentum buffers for ${ordered.length} variables`);
+    const by = new Map(rows.map((s) => [s.name, s.tensor]));
+    const byName = ordered.every((v) => by.has(`${v.name}/momentum`));
+    let k = 0;
     for (const g of this.groups) {
-      const parts = g.vars.map((v) => by.get(`${v.name}/momentum`));
-      if (parts.every((p) => !p)) continue;
+      const parts = g.vars.map((v) => (byName ? by.get(`${v.name}/momentum`)! : rows[k++].tensor));
       parts.forEach((p, j) => {
-        if (p && p.shape.join('x') !== g.vars[j].shape.join('x')) throw new Error(`momentum of ${g.vars[j].name}: shape [${p.shape}], the variable has [${g.vars[j].shape}]`);
+        if (p.shape.join('x') !== g.vars[j].shape.join('x')) throw new Error(`momentum of ${g.vars[j].name}: shape [${p.shape}], the variable has [${g.vars[j].shape}]`);
       });
-      const stacked = tf.tidy(() => tf.stack(parts.map((p, j) => p ?? tf.zerosLike(g.vars[j]))));
+      const stacked = tf.tidy(() => tf.stack(parts));
       if (g.buffer) g.buffer.assign(stacked); else g.buffer = tf.variable(stacked, false);
       stacked.dispose();
     }
