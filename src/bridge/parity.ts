@@ -1,6 +1,9 @@
 // Parity with the PyTorch reference: the same supernet, weights and batch in both frameworks.
 // Weights go to Python as an Arrow file in the TypeScript layout (python-ref/bayesnas_ref/tsweights.py
 // converts layouts); PyTorch's logits, loss and gradients come back the same way.
+import fs from 'node:fs';
+import path from 'node:path';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { tf } from '../engine/index.js';
 import type { SpaceSpec } from '../space/spaces.js';
 import type { Supernet } from '../space/supernet.js';
@@ -80,6 +83,8 @@ export interface HessianParity {
   recursion: Comparison;
   /** python-ref's comparison of the recursion with the exact diagonal, per switch group */
   vsExact: Record<string, { spearman: number; median_rel_err?: number; [k: string]: number | undefined }> | null;
+  /** every switch's value, flat per cell (origin switches, then child switches row-major [edge, op]) */
+  values: { typescript: number[]; pytorch: number[]; exact: number[] | null };
 }
 
 /** TS switch Hessian (recursion) against python-ref's recursion on identical weights and batch. */
@@ -91,12 +96,44 @@ export async function hessianParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1
     const parity = await pyModule('bayesnas_ref.parity');
     const text = String(await pyCall('parity.switch_hessians', () => parity.switch_hessians$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'),
       { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes, mode: o.mode ?? 'per-sample', seed: o.seed ?? 'diagonal', scale: o.scale ?? 'mean', exact: !!o.exact })));
-    const py = JSON.parse(text) as { recursion: Array<{ origin: number[]; child: number[] }>; comparison?: HessianParity['vsExact'] };
+    const py = JSON.parse(text) as { recursion: Array<{ origin: number[]; child: number[] }>; exact?: Array<{ origin: number[]; child: number[] }>; comparison?: HessianParity['vsExact'] };
     const h = switchHessian(net, [{ x, y }], { mode: o.mode, seed: o.seed, scale: o.scale });
     const mine = h.cells.flatMap((c) => [...c.origin, ...c.child]);
     const theirs = py.recursion.flatMap((c) => [...c.origin, ...c.child]);
-    return { recursion: compare('switch Hessian (recursion)', mine, theirs), vsExact: py.comparison ?? null };
+    const exact = py.exact ? py.exact.flatMap((c) => [...c.origin, ...c.child]) : null;
+    return { recursion: compare('switch Hessian (recursion)', mine, theirs), vsExact: py.comparison ?? null, values: { typescript: mine, pytorch: theirs, exact } };
   } finally {
     ex.cleanup();
   }
+}
+
+/** One row per switch (cell type, cell, edge, node, source, op, kind) with the TypeScript recursion,
+ * python-ref's recursion and (when computed) PyTorch's exact diagonal, as an Arrow file. */
+export function writeHessianParityTable(file: string, net: Supernet, v: HessianParity['values'], metadata: Record<string, string> = {}): number {
+  const ops = net.space.ops;
+  const cols = { cell_type: [] as string[], cell: [] as number[], edge: [] as number[], node: [] as number[], source: [] as number[], op: [] as string[], kind: [] as string[], typescript: [] as number[], pytorch: [] as number[], exact: [] as (number | null)[] };
+  let at = 0;
+  const push = (cellType: string, cell: number, e: { node: number; source: number }, edge: number, op: string, i: number) => {
+    cols.cell_type.push(cellType); cols.cell.push(cell); cols.edge.push(edge); cols.node.push(e.node); cols.source.push(e.source);
+    cols.op.push(op); cols.kind.push(op ? 'child' : 'origin');
+    cols.typescript.push(v.typescript[i]); cols.pytorch.push(v.pytorch[i]); cols.exact.push(v.exact ? v.exact[i] : null);
+  };
+  net.cells.forEach((c, k) => {
+    const type = c.reduction ? 'reduce' : 'normal', E = c.edges.length;
+    c.edges.forEach((e, ei) => push(type, k, e, ei, '', at + ei));
+    c.edges.forEach((e, ei) => ops.forEach((op, oi) => push(type, k, e, ei, op, at + E + ei * ops.length + oi)));
+    at += E * (1 + ops.length);
+  });
+  if (at !== v.typescript.length) throw new Error(`Hessian parity table: ${at} switches in the network, ${v.typescript.length} values`);
+  const t = tableFromArrays({
+    cell_type: cols.cell_type, cell: Int32Array.from(cols.cell), edge: Int32Array.from(cols.edge), node: Int32Array.from(cols.node),
+    source: Int32Array.from(cols.source), op: cols.op, kind: cols.kind, typescript: Float64Array.from(cols.typescript),
+    pytorch: Float64Array.from(cols.pytorch), exact: Float64Array.from(cols.exact, (x) => x ?? NaN),
+  });
+  for (const [k, val] of Object.entries({ kind: 'switch-hessian-parity', exact: String(!!v.exact), ...metadata })) t.schema.metadata.set(k, val);
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, tableToIPC(t, 'file'));
+  fs.renameSync(tmp, file);
+  return at;
 }

@@ -6,13 +6,13 @@ import { initEngine, tf } from '../engine/index.js';
 import { batches, loadDataset, splitTrainingSet, type DatasetName } from '../data/index.js';
 import { buildSupernet } from '../space/supernet.js';
 import { loadParams, type TrainConfig } from '../search/train.js';
-import { forwardBackwardParity, hessianParity } from '../bridge/parity.js';
+import { forwardBackwardParity, hessianParity, writeHessianParityTable } from '../bridge/parity.js';
 import { closePython } from '../bridge/session.js';
 import { configFromFlags, FLAGS as TRAIN_FLAGS } from './supernet.js';
 import { intFlag, numFlag, parse, UsageError } from './args.js';
 
 export const summary = 'TypeScript vs PyTorch on identical weights and batch: logits, loss, gradients';
-export const usage = `bayesnas parity (--run DIR | --space NAME|FILE [supernet options]) [--batch N] [--tolerance X] [--hessian] [--exact] [--json]
+export const usage = `bayesnas parity (--run DIR | --space NAME|FILE [supernet options]) [--batch N] [--tolerance X] [--hessian] [--exact] [--table FILE] [--json]
 
 Exports the supernet's weights (a run's checkpoint, or a fresh seeded one) and one batch of the
 'switch' split to Arrow files, runs the same network in PyTorch (python-ref), and compares the
@@ -28,12 +28,15 @@ compares the raw batch.
 --hessian also compares the switch-Hessian recursion with python-ref's independent recursion;
 --exact also reports, per switch group, how the recursion relates to the exact diagonal from
 PyTorch autograd (Spearman rank correlation, median relative error; slow: one double backward per
-switch).`;
+switch). --table FILE (with --hessian) writes one row per switch as an Arrow table: cell_type, cell,
+edge, node, source, op, kind, typescript, pytorch (python-ref's recursion), exact (NaN without
+--exact); notebooks/hessian-parity.ipynb plots it.`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { ...TRAIN_FLAGS, run: { type: 'string' }, tolerance: { type: 'string' }, jitter: { type: 'string' }, hessian: { type: 'boolean' }, exact: { type: 'boolean' } });
+  const { values } = parse(argv, { ...TRAIN_FLAGS, run: { type: 'string' }, tolerance: { type: 'string' }, jitter: { type: 'string' }, hessian: { type: 'boolean' }, exact: { type: 'boolean' }, table: { type: 'string' } });
   if (values.help) { console.log(usage); return 0; }
   if (!values.run && !values.space) throw new UsageError('give --run DIR or --space NAME|FILE');
+  if (values.table && !values.hessian && !values.exact) throw new UsageError('--table needs --hessian (or --exact)');
   await initEngine();
   let cfg: TrainConfig, params: string | null = null;
   if (values.run) {
@@ -73,9 +76,10 @@ export async function run(argv: string[]): Promise<number> {
       const h = await hessianParity(net, b.x, b.y, { exact: !!values.exact });
       rows.push({ ...h.recursion, error: h.recursion.relative, pass: h.recursion.relative <= tol });
       vsExact = h.vsExact;
+      if (values.table) writeHessianParityTable(String(values.table), net, h.values, { space: net.space.name, batch: String(B), jitter: String(jitter), seed: String(cfg.seed) });
     }
     const failed = rows.filter((x) => !x.pass).length;
-    if (values.json) console.log(JSON.stringify({ tolerance: tol, failed, checks: rows, recursionVsExact: vsExact }, null, 2));
+    if (values.json) console.log(JSON.stringify({ tolerance: tol, failed, checks: rows, recursionVsExact: vsExact, ...(values.table ? { table: path.resolve(String(values.table)) } : {}) }, null, 2));
     else {
       console.log(`${'quantity'.padEnd(52)} ${'n'.padStart(7)} ${'max abs'.padStart(10)} ${'relative'.padStart(10)}  result`);
       for (const x of rows) console.log(`${x.quantity.slice(0, 52).padEnd(52)} ${String(x.n).padStart(7)} ${x.maxAbs.toExponential(2).padStart(10)} ${x.error.toExponential(2).padStart(10)}  ${x.pass ? 'pass' : 'FAIL'}`);
