@@ -3,6 +3,8 @@
 // 32x32x3, 640 random images = 10 steps) in TensorFlow.js and in PyTorch CPU
 // (python-ref/bayesnas_ref/bench_train.py), same shapes and recipe (CE + 0.4·CE_aux, clip 5, SGD
 // lr 0.025, momentum 0.9, wd 3e-4), alternating step by step; medians, epoch times and ratios.
+// The PyTorch process gets OMP_WAIT_POLICY=PASSIVE unless the environment sets it: with OpenMP's
+// default spin-waiting, 2 PyTorch threads on a busy 2-core machine were 5-10x slower per step.
 import { engineInfo, tf } from '../engine/index.js';
 import { Sgd } from '../engine/sgd.js';
 import { publishedGenotype } from '../genotype/published.js';
@@ -42,6 +44,7 @@ export async function benchTrain(o: TrainBenchOptions, onStep?: (i: number, of: 
     tf.dispose([loss, x, y]);
     return { ms, loss: v };
   };
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';   // inherited by the PyTorch server only (TensorFlow is loaded already)
   const py = o.pytorch ? await startPytorchServer('bayesnas_ref.bench_train', ['--genotype', genotype.name ?? o.genotype, '--layers', String(o.layers),
     '--C', String(o.C), '--batch', String(o.batch), '--size', String(o.size), '--images', String(o.images), '--drop-path', String(o.dropPath),
     '--auxiliary-weight', String(o.auxiliaryWeight), '--threads', String(o.threads), '--seed', String(o.seed)]) : null;
@@ -64,7 +67,7 @@ export async function benchTrain(o: TrainBenchOptions, onStep?: (i: number, of: 
       workload: `one training epoch of ${genotype.name} (CIFAR network, ${o.layers} cells, ${o.C} channels, auxiliary ${o.auxiliaryWeight}, drop-path ${o.dropPath}): ${stepsPerEpoch} steps of batch ${o.batch} of ${o.size}x${o.size}x3, SGD lr 0.025 momentum 0.9 wd 3e-4, clip 5`,
       backend: engineInfo().backend, tensorflow: engineInfo().tensorflowVersion,
       tfjs: { stepsMs: tfjsMs, medianMs: tm, epochSeconds: sum(tfjsMs), imagesPerSecond: (o.batch * 1000) / tm, params: c.params, paramsAuxiliary: c.params + c.auxiliary, lossLast },
-      pytorch: py ? { stepsMs: torchMs, medianMs: pm!, epochSeconds: sum(torchMs), imagesPerSecond: (o.batch * 1000) / pm!, torch: String(py.info.torch), threads: Number(py.info.threads), params: Number(py.info.params), paramsAuxiliary: Number(py.info.params_auxiliary), lossLast: torchLoss } : null,
+      pytorch: py ? { ompWaitPolicy: process.env.OMP_WAIT_POLICY, stepsMs: torchMs, medianMs: pm!, epochSeconds: sum(torchMs), imagesPerSecond: (o.batch * 1000) / pm!, torch: String(py.info.torch), threads: Number(py.info.threads), params: Number(py.info.params), paramsAuxiliary: Number(py.info.params_auxiliary), lossLast: torchLoss } : null,
       ratio: pm ? tm / pm : null,
       epochRatio: py ? sum(tfjsMs) / sum(torchMs) : null,
       options: o,

@@ -9,6 +9,9 @@ import { compare, type Comparison } from '../bridge/parity.js';
 import { exchangeDir, pyCall, pyModule } from '../bridge/session.js';
 import type { EvalNet, NetworkKind } from './network.js';
 import type { EvalStyle } from './ops.js';
+import { evalParamRows } from './weights.js';
+
+export { loadEvalParams } from './weights.js';
 
 export interface PythonCount { params: number; paramsAuxiliary: number }
 
@@ -28,17 +31,6 @@ export async function exportPythonInit(net: EvalNet, file: string, seed = 0): Pr
     { kind: net.kind, num_classes: net.classes, auxiliary: net.auxiliary, in_channels: net.inChannels, seed, style: net.style }));
 }
 
-/** Loads an Arrow parameter file (every parameter and BN statistic, shapes checked) into the network. */
-export function loadEvalParams(net: EvalNet, file: string): void {
-  const byName = new Map(readTensorFile(file).rows.map((r) => [r.name, r]));
-  for (const e of net.params.entries) {
-    const r = byName.get(e.name);
-    if (!r) throw new Error(`${file}: no tensor named ${e.name}`);
-    if (r.shape.join('x') !== e.variable.shape.join('x')) throw new Error(`${file}: ${e.name} has shape [${r.shape}], the network expects [${e.variable.shape}]`);
-    tf.tidy(() => e.variable.assign(tf.tensor(r.data, r.shape)));
-  }
-}
-
 /**
  * Training-mode forward and backward (no drop-path) in both frameworks on the same weights and
  * batch; loss = CE + auxiliaryWeight·CE_aux when the net has an auxiliary head.
@@ -46,7 +38,7 @@ export function loadEvalParams(net: EvalNet, file: string): void {
 export async function evalNetParity(net: EvalNet, x: tf.Tensor4D, y: tf.Tensor1D, auxiliaryWeight = 0.4): Promise<Comparison[]> {
   const ex = exchangeDir();
   try {
-    writeTensorFile(ex.file('params.arrow'), net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(e.variable.dataSync()) })));
+    writeTensorFile(ex.file('params.arrow'), evalParamRows(net));
     writeTensorFile(ex.file('batch.arrow'), [
       { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
       { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },

@@ -10,10 +10,11 @@ import path from 'node:path';
 import { engineInfo, tf } from '../engine/index.js';
 import { Sgd } from '../engine/sgd.js';
 import { batches, countBatches, deriveSeed, loadDataset, permutation, resolveSizes, Rng, takeIndices, type DatasetName, type Split } from '../data/index.js';
-import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
+import { readTensorFile, writeTensorFile } from '../bridge/arrow.js';
 import type { Genotype } from '../genotype/types.js';
 import { buildEvalNet, describeEvalNet, type EvalNet } from './network.js';
 import type { EvalStyle } from './ops.js';
+import { evalParamRows, loadEvalParams } from './weights.js';
 
 export interface RetrainConfig {
   genotype: Genotype;
@@ -103,20 +104,6 @@ function subset(split: Split, size: number, seed: number): Split {
   return { ...takeIndices(split, permutation(split.n, new Rng(seed)).slice(0, n)), dataset: split.dataset };
 }
 
-function paramRows(net: EvalNet): TensorRow[] {
-  return net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(e.variable.dataSync()) }));
-}
-
-function loadRows(net: EvalNet, file: string): void {
-  const byName = new Map(readTensorFile(file).rows.map((r) => [r.name, r]));
-  for (const e of net.params.entries) {
-    const r = byName.get(e.name);
-    if (!r) throw new Error(`${file}: no tensor named ${e.name}`);
-    if (r.shape.join('x') !== e.variable.shape.join('x')) throw new Error(`${file}: ${e.name} has shape [${r.shape}], the network expects [${e.variable.shape}]`);
-    tf.tidy(() => e.variable.assign(tf.tensor(r.data, r.shape)));
-  }
-}
-
 /** Test loss and accuracy (eval-mode BN, no auxiliary head, no drop-path). */
 export function evaluateEvalNet(net: EvalNet, split: Split, batchSize = 256): { loss: number; acc: number } {
   let loss = 0, correct = 0, n = 0;
@@ -159,7 +146,7 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       const stateFile = path.join(ck, 'state.json');
       if (!fs.existsSync(stateFile)) throw new Error(`${runDir}: no checkpoint to resume from (checkpoint/state.json is missing)`);
       const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { epochDone: number; epochs: RetrainEpoch[] };
-      loadRows(net, path.join(ck, 'params.arrow'));
+      loadEvalParams(net, path.join(ck, 'params.arrow'));
       const opt = readTensorFile(path.join(ck, 'optimizer.arrow')).rows;
       await sgd.restore(opt.map((r) => ({ name: r.name, tensor: tf.tensor(r.data, r.shape) })));
       epochs = state.epochs;
@@ -213,7 +200,7 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       const m: RetrainEpoch = { epoch: epoch + 1, lr, dropPath: dp, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), testLoss: t.loss, testAcc: t.acc, seconds, imagesPerSecond: seen / seconds };
       log({ type: 'epoch', ...m });
       epochs.push(m);
-      writeTensorFile(path.join(ck, 'params.arrow'), paramRows(net), { kind: 'evalnet-params' });
+      writeTensorFile(path.join(ck, 'params.arrow'), evalParamRows(net), { kind: 'evalnet-params' });
       const opt = await sgd.state();
       writeTensorFile(path.join(ck, 'optimizer.arrow'), opt.map((w) => ({ name: w.name, shape: w.tensor.shape, data: Float32Array.from(w.tensor.dataSync()) })), { kind: 'sgd-state' });
       const tmp = path.join(ck, 'state.json.tmp');
@@ -221,7 +208,7 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       fs.renameSync(tmp, path.join(ck, 'state.json'));
       events.onEpochEnd?.(m);
     }
-    writeTensorFile(path.join(runDir, 'weights.arrow'), paramRows(net), { kind: 'evalnet-weights', genotype: cfg.genotype.name ?? '' });
+    writeTensorFile(path.join(runDir, 'weights.arrow'), evalParamRows(net), { kind: 'evalnet-weights', genotype: cfg.genotype.name ?? '' });
     const last = epochs.at(-1);
     const result: RetrainResult = {
       runDir, genotype: cfg.genotype.name ?? null, params: desc.params, paramsAuxiliary: desc.paramsAuxiliary, epochs,
