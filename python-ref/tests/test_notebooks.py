@@ -1,0 +1,133 @@
+"""bayesnas_ref.notebooks on a small synthetic run folder: readers, γ matrices, every figure, and one
+notebook executed headless."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from bayesnas_ref import notebooks as nb
+
+OPS = ["sep_conv_3x3", "max_pool_3x3", "skip_connect"]
+EDGES = [(0, 1), (0, 0), (1, 1), (1, 2)]  # (node, source)
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _write(path, cols, meta):
+    t = pa.table(cols).replace_schema_metadata(meta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, t.schema) as w:
+        w.write_table(t)
+
+
+def _switch_rows(cells):
+    rows = []
+    for k, ctype in cells:
+        for e, (node, src) in enumerate(EDGES):
+            rows.append((ctype, k, e, node, src, "", "origin"))
+            rows += [(ctype, k, e, node, src, op, "child") for op in OPS]
+    return rows
+
+
+@pytest.fixture()
+def run(tmp_path):
+    d = tmp_path / "pipeline"
+    s = d / "search"
+    (s / "state").mkdir(parents=True)
+    (s / "config.json").write_text(json.dumps({"command": "search", "config": {}}))
+    metrics = [{"type": "step", "epoch": 1, "phase": "warmup", "step": i, "loss": 2.3 - 0.1 * i} for i in range(3)]
+    metrics += [{"type": "epoch", "epoch": 1, "phase": "warmup", "trainLoss": 2.2, "trainAcc": 0.2, "valLoss": 2.1, "valAcc": 0.25},
+                {"type": "epoch", "epoch": 2, "phase": "switch", "trainLoss": 2.0, "trainAcc": 0.3, "valLoss": 1.9, "valAcc": 0.35}]
+    (s / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in metrics) + "\n")
+    rows = _switch_rows([(0, "normal"), (1, "reduce")])
+    rng = np.random.default_rng(0)
+    cols = {name: [r[i] for r in rows] for i, name in enumerate(["cell_type", "cell", "edge", "node", "source", "op", "kind"])}
+    for c in ("switch", "hessian", "gamma", "omega", "C"):
+        cols[c] = rng.uniform(0.1, 1, len(rows)).tolist()
+    cols["gamma"][1] = 7.5  # cell 0, edge 0, sep_conv_3x3
+    for r in (1, 2):
+        _write(s / "state" / f"round-{r}.arrow", cols, {"kind": "search-state", "round": str(r)})
+    cell = {"nodes": [[{"op": "sep_conv_3x3", "input": 1}, {"op": "skip_connect", "input": 0}],
+                      [{"op": "max_pool_3x3", "input": 2}]], "concat": [2, 3]}
+    (s / "genotype.json").write_text(json.dumps({"normal": cell, "reduce": cell, "name": "t"}))
+    t = d / "train"
+    t.mkdir()
+    (t / "config.json").write_text(json.dumps({"command": "train"}))
+    tm = [{"type": "step", "loss": 2.0}, {"type": "epoch", "epoch": 1, "trainLoss": 2.0, "trainAcc": 0.3, "testLoss": 1.8, "testAcc": 0.4},
+          {"type": "epoch", "epoch": 2, "trainLoss": 1.5, "trainAcc": 0.5, "testLoss": 1.4, "testAcc": 0.55}]
+    (t / "metrics.jsonl").write_text("\n".join(json.dumps(m) for m in tm))
+    h = rng.uniform(1e-5, 1e-2, len(rows))
+    pcols = {name: cols[name] for name in ["cell_type", "cell", "edge", "node", "source", "op", "kind"]}
+    _write(d / "parity" / "hessian-parity.arrow",
+           {**pcols, "typescript": h.tolist(), "pytorch": (h * (1 + 1e-7)).tolist(),
+            "exact": (h * rng.uniform(0.3, 3, len(rows)) * np.where(np.arange(len(rows)) % 7 == 0, -1, 1)).tolist()},
+           {"kind": "switch-hessian-parity"})
+    _write(d / "parity" / "hessian-ref.arrow", {**pcols, "recursion": h.tolist(), "exact": [None] * 3 + (h[3:] * 2).tolist()},
+           {"kind": "switch-hessian-ref"})
+    return d
+
+
+def _is_png(p):
+    return p.is_file() and p.stat().st_size > 1000 and p.read_bytes()[:8] == PNG
+
+
+def test_resolve_finds_search_train_and_tables(run):
+    f = nb.resolve(run)
+    assert f.search == run / "search" and f.train == run / "train"
+    assert f.parity_table.name == "hessian-parity.arrow" and f.ref_table.name == "hessian-ref.arrow"
+    assert nb.figures_expected(f) == ["gamma.png", "search-curves.png", "train-curves.png", "cell-normal.png",
+                                      "cell-reduce.png", "hessian-parity.png", "hessian-ref.png"]
+    # a search run folder on its own: its sibling train/ is found too
+    assert nb.resolve(run / "search").train == run / "train"
+    with pytest.raises(FileNotFoundError):
+        nb.resolve(run / "nope")
+
+
+def test_read_state_takes_the_last_round_and_gamma_matrices_are_per_cell(run):
+    st = nb.read_state(run / "search")
+    assert st["round"] == 2 and st["metadata"]["kind"] == "search-state"
+    assert nb.read_state(run / "search", round=1)["round"] == 1
+    mats = nb.gamma_matrices(st)
+    assert [m["cell_type"] for m in mats] == ["normal", "reduce"]
+    m = mats[0]
+    assert m["ops"] == OPS and len(m["matrix"]) == len(EDGES) and all(len(r) == 1 + len(OPS) for r in m["matrix"])
+    assert m["matrix"][0][1] == 7.5 and m["rows"][0] == "n0 <- c_{k-1}" and m["rows"][3] == "n1 <- n0"
+    assert not any(math.isnan(v) for r in m["matrix"] for v in r)
+
+
+def test_cell_edges_group_ops_per_input_node_pair():
+    cell = {"nodes": [[{"op": "a", "input": 0}, {"op": "b", "input": 0}], [{"op": "c", "input": 2}]], "concat": [2, 3]}
+    assert nb.cell_edges(cell) == [(0, 2, ["a", "b"]), (2, 3, ["c"])]
+    assert [nb.source_name(i) for i in range(4)] == ["c_{k-2}", "c_{k-1}", "n0", "n1"]
+
+
+def test_every_figure_is_a_png(run, tmp_path):
+    out = tmp_path / "fig"
+    f = nb.resolve(run)
+    made = [
+        nb.plot_gamma(nb.read_state(f.search), out / "gamma.png"),
+        nb.plot_search_curves(nb.read_metrics(f.search), out / "search.png"),
+        nb.plot_train_curves(nb.read_metrics(f.train), out / "train.png"),
+        nb.plot_cell(json.loads((f.search / "genotype.json").read_text())["normal"], out / "cell.png"),
+        nb.plot_hessian_parity(nb.read_table(f.parity_table)[0], out / "parity.png"),
+        nb.plot_hessian_parity(nb.read_table(f.ref_table)[0], out / "ref.png"),
+    ]
+    for p in made:
+        assert _is_png(p), p
+    with pytest.raises(ValueError):
+        nb.plot_hessian_parity({"kind": ["origin"], "value": [1.0]}, out / "bad.png")
+
+
+def test_a_notebook_runs_headless_on_the_folder(run):
+    r = nb.run_notebooks(run, only=["derived-cells.ipynb"])
+    assert [n["ok"] for n in r["notebooks"]] == [True], r["notebooks"]
+    assert r["expected"] == ["cell-normal.png", "cell-reduce.png"] and r["missing"] == []
+    for name in r["expected"]:
+        assert _is_png(run / "figures" / name)
+    executed = json.loads((run / "notebooks" / "derived-cells.ipynb").read_text())
+    assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
+    with pytest.raises(SystemExit):
+        nb.main([str(run), "--only", "nope"])
