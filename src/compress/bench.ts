@@ -20,7 +20,7 @@ export interface CompressBenchResult {
   backend: string;
   tensorflow: string | null;
   tfjs: { roundsMs: number[]; medianMs: number; weights: number };
-  pytorch: { roundsMs: number[]; medianMs: number; torch: string; threads: number; weights: number } | null;
+  pytorch: { roundsMs: number[]; medianMs: number; torch: string; threads: number; weights: number; ompWaitPolicy: string | undefined } | null;
   ratio: number | null;
   options: CompressBenchOptions;
 }
@@ -41,6 +41,8 @@ export async function benchCompress(o: CompressBenchOptions, onRound?: (i: numbe
   };
   const args = ['--model', o.model, '--train-steps', String(o.trainSteps), '--finetune-steps', String(o.finetuneSteps), '--hessian-batches', String(o.hessianBatches),
     '--batch', String(o.batch), '--threads', String(o.threads), '--seed', String(o.seed), '--lambda', String(o.lambda)];
+  // OpenMP's default spin-waiting makes PyTorch's threads collapse on a machine shared with other jobs
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';   // inherited by the PyTorch server only (TensorFlow is loaded already)
   const py = o.pytorch ? await startPytorchServer('bayesnas_ref.compress', args) : null;
   try {
     for (let i = 0; i < o.warmup; i++) { round(); if (py) await py.step(1); onRound?.(i + 1); }
@@ -56,7 +58,7 @@ export async function benchCompress(o: CompressBenchOptions, onRound?: (i: numbe
       workload: `one compression round of ${o.model} (group neuron): ${o.trainSteps} SGD steps with the proximal group penalty + weight Hessian over ${o.hessianBatches} batches + γ/ω/C update + prune + ${o.finetuneSteps} fine-tune steps; batch ${o.batch} of 28x28x1`,
       backend: info.backend, tensorflow: info.tensorflowVersion,
       tfjs: { roundsMs: tfjsMs, medianMs: tm, weights: net.counts().totalWeights },
-      pytorch: py ? { roundsMs: torchMs, medianMs: pm!, torch: String(py.info.torch), threads: Number(py.info.threads), weights: Number(py.info.weights) } : null,
+      pytorch: py ? { roundsMs: torchMs, medianMs: pm!, torch: String(py.info.torch), threads: Number(py.info.threads), weights: Number(py.info.weights), ompWaitPolicy: process.env.OMP_WAIT_POLICY } : null,
       ratio: pm ? tm / pm : null,
       options: o,
     };
