@@ -100,13 +100,16 @@ export async function run(argv: string[]): Promise<number> {
   const quiet = !!values.json;
   if (!quiet) console.error(`compress ${model.name} on ${dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}`);
   let bar: Progress | null = null;
+  let elapsed = 0;
   const normalize = choiceFlag(values, 'normalize', ['unit', 'dataset'] as const, 'unit');
   const result = await compress({ ...cfg, normalize } as CompressConfig, { train, test, classes: data.classes.length, normalization: normalize === 'unit' ? UNIT_SCALE : undefined }, runDir, {
     onPhase(r, phase, steps) { bar?.stop(); bar = progress(`round ${Math.min(r, cfg.rounds)}/${cfg.rounds} ${r > cfg.rounds ? 'final   ' : phase.padEnd(8)}`, steps, { quiet, fields: ['loss'] }); },
     onStep(done, loss) { bar?.update(done, { loss: loss.toFixed(4) }); },
     onRound(m) {
       bar?.stop(); bar = null;
-      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s`);
+      elapsed += m.secondsRound;
+      const left = m.round < cfg.rounds ? (elapsed / m.round) * (cfg.rounds - m.round) + (cfg.finalEpochs * elapsed) / (m.round * (cfg.epochs + cfg.finetuneEpochs) || 1) : 0;
+      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
     },
   });
   if (values.json) console.log(JSON.stringify(result, null, 2));
