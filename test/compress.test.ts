@@ -248,3 +248,25 @@ test('pruneByGamma keeps at least one group per layer and prunes groups under th
   t.deepEqual([...net.layers[1].inAlive], [0, 0, 1]);
   net.dispose();
 });
+
+test('bayesnas compress on a slice of MNIST writes the run folder: γ per group per round, metrics, the smaller model', async (t) => {
+  const { run } = await import('../src/cli/compress.js');
+  const { tableFromIPC } = await import('apache-arrow');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-run-'));
+  const out = path.join(dir, 'run');
+  const code = await run(['--model', 'lenet-300-100', '--rounds', '2', '--epochs', '1', '--finetune-epochs', '0', '--lambda', '0.05',
+    '--train-size', '600', '--test-size', '200', '--hessian-batches', '2', '--hessian-batch', '100', '--out', out, '--json']);
+  t.is(code, 0);
+  for (const f of ['config.json', 'metrics.csv', 'metrics.arrow', 'gamma/round-1.arrow', 'gamma/round-2.arrow', 'summary.json', 'architecture.txt', 'model/model.json', 'model/weights.bin']) {
+    t.true(fs.existsSync(path.join(out, f)), f);
+  }
+  const g = tableFromIPC(fs.readFileSync(path.join(out, 'gamma', 'round-1.arrow')));
+  t.is(g.numRows, 784 + 300 + 100);                      // one row per group of the neuron grouping
+  const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+  t.is(s.rounds.length, 2);
+  t.true(s.final.weights < 266200);
+  t.is(s.exported.testErrorReloaded, s.final.testError);
+  t.true(s.exported.maxLogitDiff < 1e-4);
+  t.is(fs.readFileSync(path.join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 3);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
