@@ -29,7 +29,10 @@ export const median = (xs: number[]) => {
 
 /** A PyTorch benchmark process in `--serve` mode: `step(n)` returns the step times it measured. */
 export async function startPytorchServer(module: string, args: string[]) {
-  const proc = execa(refPython(), ['-m', module, '--serve', ...args], { cwd: PROJECT_ROOT, reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+  // OpenMP's default spin-waiting makes PyTorch's threads many times slower whenever another process
+  // holds a core; PASSIVE (unless the environment sets a policy) keeps the side-by-side fair
+  const ompWaitPolicy = process.env.OMP_WAIT_POLICY ?? 'PASSIVE';
+  const proc = execa(refPython(), ['-m', module, '--serve', ...args], { cwd: PROJECT_ROOT, reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', env: { OMP_WAIT_POLICY: ompWaitPolicy } });
   const errLines: string[] = [];
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const rl = readline.createInterface({ input: proc.stderr! });
@@ -40,7 +43,7 @@ export async function startPytorchServer(module: string, args: string[]) {
     proc.then((r) => reject(new Error(`${module} exited (${r.exitCode}) before it was ready:\n${errLines.slice(-15).join('\n')}`)));
   });
   const lines = readline.createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const info = await ready;
+  const info: Record<string, unknown> = { ...(await ready), ompWaitPolicy };
   return {
     info,
     /** One protocol line; the parsed JSON reply. */

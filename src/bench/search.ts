@@ -22,6 +22,8 @@ export interface SearchBenchResult {
   backend: string;
   tensorflow: string | null;
   torch: string | null;
+  /** OMP_WAIT_POLICY of the PyTorch process */
+  ompWaitPolicy: string | null;
   phases: PhaseTiming[];
   /** per phase kind: sums over the run */
   totals: Record<SearchPhase | 'all', { tfjsSeconds: number; pytorchSeconds: number | null; ratio: number | null }>;
@@ -53,7 +55,7 @@ function splitRows(cfg: SearchConfig): TensorRow[] {
 /** A python-ref search process in `--serve` mode: `phase(name, index)` runs one phase there. */
 async function startPytorchSearch(files: { space: string; config: string; data: string }, threads: number, classes: number) {
   const proc = execa(refPython(), ['-m', 'bayesnas_ref.search', '--serve', '--space', files.space, '--config', files.config, '--data', files.data,
-    '--threads', String(threads), '--classes', String(classes)], { cwd: PROJECT_ROOT, reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
+    '--threads', String(threads), '--classes', String(classes)], { cwd: PROJECT_ROOT, reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', env: { OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' } });
   const errLines: string[] = [];
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     readline.createInterface({ input: proc.stderr! }).on('line', (l) => {
@@ -63,7 +65,7 @@ async function startPytorchSearch(files: { space: string; config: string; data: 
     proc.then((r) => reject(new Error(`python-ref search exited (${r.exitCode}) before it was ready:\n${errLines.slice(-15).join('\n')}`)));
   });
   const lines = readline.createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const info = await ready;
+  const info: Record<string, unknown> = { ...(await ready), ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
   return {
     info,
     async phase(name: SearchPhase, index: number): Promise<Record<string, unknown> & { seconds: number }> {
@@ -117,6 +119,7 @@ export async function benchSearch(cfg: SearchConfig, o: SearchBenchOptions, even
     return {
       workload: `BayesNAS search: ${cfg.space.name} space (C=${cfg.space.C}, ${cfg.space.layers} cells) on ${cfg.dataset}, ${cfg.warmupEpochs} warm-up epoch(s), ${cfg.rounds} round(s), batch ${cfg.batch}, Hessian ${cfg.hessian.batches}x${cfg.hessian.batch}`,
       backend: engineInfo().backend, tensorflow: engineInfo().tensorflowVersion, torch: py ? String(py.info.torch) : null,
+      ompWaitPolicy: py ? String(py.info.ompWaitPolicy) : null,
       phases, totals,
       tfjs: { genotype: describeGenotype(r.genotype), valAcc: last?.valAcc ?? null, params: cfgFile.params ?? null },
       pytorch: py ? { genotype: pyGenotype, valAcc: pyVal, params: Number(py.info.params) } : null,
