@@ -5,15 +5,13 @@
 // so both see the same machine state. Reports the wall time of every phase on both sides.
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
-import readline from 'node:readline';
 import { engineInfo } from '../engine/index.js';
 import { arrayBatches, loadDataset, splitTrainingSet, type Split } from '../data/index.js';
-import { refPython, PROJECT_ROOT } from '../bridge/python.js';
 import { writeTensorFile, type TensorRow } from '../bridge/arrow.js';
 import { spaceToPython } from '../bridge/parity.js';
 import { runSearch, type SearchConfig, type SearchEvents, type SearchPhase } from '../search/search.js';
 import { describeGenotype } from '../genotype/format.js';
+import { startPytorchServer } from './engine.js';
 
 export interface PhaseTiming { phase: SearchPhase; index: number; tfjsSeconds: number; pytorchSeconds: number | null; ratio: number | null }
 
@@ -52,34 +50,6 @@ function splitRows(cfg: SearchConfig): TensorRow[] {
   return rows;
 }
 
-/** A python-ref search process in `--serve` mode: `phase(name, index)` runs one phase there. */
-async function startPytorchSearch(files: { space: string; config: string; data: string }, threads: number, classes: number) {
-  const proc = execa(refPython(), ['-m', 'bayesnas_ref.search', '--serve', '--space', files.space, '--config', files.config, '--data', files.data,
-    '--threads', String(threads), '--classes', String(classes)], { cwd: PROJECT_ROOT, reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', env: { OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' } });
-  const errLines: string[] = [];
-  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
-    readline.createInterface({ input: proc.stderr! }).on('line', (l) => {
-      errLines.push(l);
-      try { const j = JSON.parse(l); if (j.ready) resolve(j); } catch { /* not JSON */ }
-    });
-    proc.then((r) => reject(new Error(`python-ref search exited (${r.exitCode}) before it was ready:\n${errLines.slice(-15).join('\n')}`)));
-  });
-  const lines = readline.createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
-  const info: Record<string, unknown> = { ...(await ready), ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' };
-  return {
-    info,
-    async phase(name: SearchPhase, index: number): Promise<Record<string, unknown> & { seconds: number }> {
-      proc.stdin!.write(`phase ${name} ${index}\n`);
-      const next = await lines.next();
-      if (next.done) throw new Error(`python-ref search closed its output:\n${errLines.slice(-15).join('\n')}`);
-      const j = JSON.parse(next.value);
-      if (j.error) throw new Error(`python-ref search, phase ${name}: ${j.error}`);
-      return j;
-    },
-    async close() { proc.stdin!.end('quit\n'); await proc; },
-  };
-}
-
 export interface SearchBenchOptions { threads: number; pytorch: boolean; runDir: string }
 
 export async function benchSearch(cfg: SearchConfig, o: SearchBenchOptions, events: SearchEvents = {}): Promise<SearchBenchResult> {
@@ -87,12 +57,13 @@ export async function benchSearch(cfg: SearchConfig, o: SearchBenchOptions, even
   const exch = path.join(o.runDir, 'pytorch');
   fs.mkdirSync(exch, { recursive: true });
   const files = { space: path.join(exch, 'space.json'), config: path.join(exch, 'config.json'), data: path.join(exch, 'data.arrow') };
-  let py: Awaited<ReturnType<typeof startPytorchSearch>> | null = null;
+  let py: Awaited<ReturnType<typeof startPytorchServer>> | null = null;
   if (o.pytorch) {
     fs.writeFileSync(files.space, JSON.stringify({ ...JSON.parse(spaceToPython(cfg.space)), gate: cfg.space.gate }));
     fs.writeFileSync(files.config, JSON.stringify(cfg, null, 2));
     writeTensorFile(files.data, splitRows(cfg), { kind: 'search-splits', dataset: cfg.dataset });
-    py = await startPytorchSearch(files, o.threads, loadDataset(cfg.dataset).classes.length);
+    py = await startPytorchServer('bayesnas_ref.search', ['--space', files.space, '--config', files.config, '--data', files.data,
+      '--threads', String(o.threads), '--classes', String(loadDataset(cfg.dataset).classes.length)]);
   }
   const phases: PhaseTiming[] = [];
   let pyVal: number | null = null, pyGenotype: unknown = null;
@@ -101,7 +72,7 @@ export async function benchSearch(cfg: SearchConfig, o: SearchBenchOptions, even
       ...events,
       afterPhase: async (phase, seconds, index) => {
         await events.afterPhase?.(phase, seconds, index);
-        const p = py ? await py.phase(phase, index) : null;
+        const p = py ? await py.command<Record<string, unknown> & { seconds: number }>(`phase ${phase} ${index}`) : null;
         if (p && typeof p.val_acc === 'number') pyVal = p.val_acc;
         if (p && p.genotype) pyGenotype = p.genotype;
         phases.push({ phase, index, tfjsSeconds: seconds, pytorchSeconds: p ? p.seconds : null, ratio: p ? seconds / p.seconds : null });

@@ -25,3 +25,4 @@ export {
   flipImage, gatherInto, normalize, padTo, randomCrop, randomCutout, randomFlip, replicateChannels,
   type ArrayBatch, type AugmentOptions, type BatchOptions, type Normalization, type TensorBatch,
 } from './batches.js';
+export { evaluateSplit } from './evaluate.js';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { engineInfo, tf } from '../engine/index.js';
 import { Sgd } from '../engine/sgd.js';
-import { batches, countBatches, deriveSeed, loadDataset, permutation, resolveSizes, Rng, takeIndices, type DatasetName, type Split } from '../data/index.js';
+import { batches, countBatches, deriveSeed, evaluateSplit, loadDataset, permutation, resolveSizes, Rng, takeIndices, type DatasetName, type Split } from '../data/index.js';
 import { readTensorFile, writeTensorFile } from '../bridge/arrow.js';
 import type { Genotype } from '../genotype/types.js';
 import { buildEvalNet, describeEvalNet, type EvalNet } from './network.js';
@@ -106,18 +106,7 @@ function subset(split: Split, size: number, seed: number): Split {
 
 /** Test loss and accuracy (eval-mode BN, no auxiliary head, no drop-path). */
 export function evaluateEvalNet(net: EvalNet, split: Split, batchSize = 256): { loss: number; acc: number } {
-  let loss = 0, correct = 0, n = 0;
-  for (const b of batches(split, { batchSize })) {
-    const [l, c] = tf.tidy(() => {
-      const { logits } = net.forward(b.x, { training: false });
-      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits, undefined, undefined, tf.Reduction.SUM);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32'));
-      return [ce.dataSync()[0], hits.dataSync()[0]];
-    });
-    loss += l; correct += c; n += b.size;
-    tf.dispose([b.x, b.y]);
-  }
-  return { loss: n ? loss / n : NaN, acc: n ? correct / n : NaN };
+  return evaluateSplit(split, { batchSize }, net.classes, (x) => net.forward(x, { training: false }).logits);
 }
 
 /**

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { engineInfo, tf } from '../engine/index.js';
 import { Sgd } from '../engine/sgd.js';
-import { batches, countBatches, loadDataset, splitTrainingSet, type DatasetName, type Split } from '../data/index.js';
+import { batches, countBatches, evaluateSplit, loadDataset, splitTrainingSet, type DatasetName } from '../data/index.js';
 import { buildSupernet, type Supernet } from '../space/supernet.js';
 import type { SpaceSpec } from '../space/spaces.js';
 import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
@@ -134,21 +134,6 @@ async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<
   return state;
 }
 
-function evaluate(net: Supernet, split: Split, cfg: TrainConfig): { loss: number; acc: number } {
-  let loss = 0, correct = 0, n = 0;
-  for (const b of batches(split, { batchSize: Math.max(cfg.batch, 64), padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
-    const [l, c] = tf.tidy(() => {
-      const logits = net.forward(b.x, { training: false });
-      const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits, undefined, undefined, tf.Reduction.SUM);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32'));
-      return [ce.dataSync()[0], hits.dataSync()[0]];
-    });
-    loss += l; correct += c; n += b.size;
-    tf.dispose([b.x, b.y]);
-  }
-  return { loss: n ? loss / n : NaN, acc: n ? correct / n : NaN };
-}
-
 export type Omega = { origin: Map<string, tf.Tensor>; child: Map<string, tf.Tensor> };
 
 /**
@@ -193,7 +178,12 @@ export class TrainingSession {
 
   async restore(): Promise<{ epochDone: number } & Record<string, unknown>> { return loadCheckpoint(this.runDir, this.net, [this.wOpt, this.sOpt]); }
 
-  evaluate(): { loss: number; acc: number } { return evaluate(this.net, this.splits.val, this.cfg); }
+  /** Validation loss and accuracy (BN running statistics). */
+  evaluate(): { loss: number; acc: number } {
+    const { cfg, net } = this;
+    return evaluateSplit(this.splits.val, { batchSize: Math.max(cfg.batch, 64), padTo: cfg.padTo || undefined, channels: cfg.channels || undefined },
+      net.classes, (x) => net.forward(x, { training: false }));
+  }
 
   /** One epoch (0-based index `epoch` in the learning-rate schedule) of `phase`. */
   runEpoch(epoch: number, phase: 'warmup' | 'switch', events: TrainEvents = {}, omega?: Omega, mask?: Map<tf.Variable, tf.Tensor>): EpochMetrics {
