@@ -51,7 +51,7 @@ from torch import nn
 
 from .genotypes import Genotype, load_genotype, parse_repr
 from .ops import DartsDilConv, DartsSepConv, FactorizedReduce, Zero, bn, build_op, conv
-from .supernet import CReduct
+from .supernet import CReduct, ReLUConvBN
 
 EVAL_OPS = {
     "none": lambda C, s: Zero(s),
@@ -81,15 +81,6 @@ def drop_path(x: torch.Tensor, p: float) -> torch.Tensor:
     keep = 1.0 - p
     mask = torch.empty(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device).bernoulli_(keep)
     return x * mask / keep
-
-
-class ReLUConvBN(nn.Module):
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.op = nn.Sequential(nn.ReLU(inplace=False), conv(cin, cout, 1), bn(cout))
-
-    def forward(self, x):
-        return self.op(x)
 
 
 class EvalCell(nn.Module):
