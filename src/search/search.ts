@@ -18,9 +18,25 @@ import { cellToSvg } from '../genotype/svg.js';
 import type { Genotype } from '../genotype/types.js';
 import { seededRandom } from '../space/params.js';
 import { TrainingSession, type EpochMetrics, type Omega, type TrainConfig, type TrainEvents } from './train.js';
+import { baselineStrategy } from './baselines.js';
+
+export type StrategyName = 'bayesnas' | 'darts' | 'snas';
+export const STRATEGIES: readonly StrategyName[] = ['bayesnas', 'darts', 'snas'];
+
+export interface ArchConfig {
+  /** Adam on α (DARTS and SNAS): learning rate, betas, L2 weight decay */
+  lr: number; beta1: number; beta2: number; weightDecay: number;
+  /** SNAS: Gumbel-softmax temperature, annealed linearly from `tempInit` to `tempMin` over the search epochs */
+  tempInit: number; tempMin: number;
+}
+
+export const DEFAULT_ARCH: ArchConfig = { lr: 3e-4, beta1: 0.5, beta2: 0.999, weightDecay: 1e-3, tempInit: 1, tempMin: 0.33 };
 
 export interface SearchConfig extends TrainConfig {
-  /** rounds of (switch epoch, Hessian, update); `switchEpochs` is set to this */
+  /** bayesnas (default; configs without the field are BayesNAS runs), or a baseline on the same supernet */
+  strategy?: StrategyName;
+  arch?: ArchConfig;
+  /** search epochs: rounds of (switch epoch, Hessian, update) for BayesNAS, epochs of joint/bilevel training for the baselines; `switchEpochs` is set to this */
   rounds: number;
   updateMode: UpdateMode;
   hessian: { batches: number; batch: number; mode: HessianMode; seed: 'diagonal' | 'target' | 'full'; scale: Scale };
@@ -29,7 +45,12 @@ export interface SearchConfig extends TrainConfig {
   derive: DeriveOptions;
 }
 
-export interface RoundResult { round: number; epoch: EpochMetrics; hessianSeconds: number; updateSeconds: number; pruned: number; gammaNormal: number[]; gammaReduce: number[] }
+/**
+ * One search epoch. `archSeconds` is the architecture-specific work of the strategy: Hessian + update
+ * for BayesNAS, the α steps for DARTS, 0 for SNAS (its α gradient comes from the weight step).
+ * gammaNormal/gammaReduce: per edge, γ_e (BayesNAS) or the largest non-`none` architecture weight.
+ */
+export interface RoundResult { round: number; epoch: EpochMetrics; hessianSeconds: number; updateSeconds: number; archSeconds: number; pruned: number; gammaNormal: number[]; gammaReduce: number[]; temperature?: number }
 
 export interface SearchResult { runDir: string; rounds: RoundResult[]; warmup: EpochMetrics[]; genotype: Genotype; files: string[] }
 
@@ -95,7 +116,7 @@ function writeRoundTable(file: string, s: TrainingSession, h: SwitchHessian, b: 
   fs.writeFileSync(file, tableToIPC(t, 'file'));
 }
 
-export type SearchPhase = 'warmup' | 'switch' | 'hessian' | 'update' | 'derive';
+export type SearchPhase = 'warmup' | 'switch' | 'arch' | 'hessian' | 'update' | 'derive';
 
 export interface SearchEvents extends TrainEvents {
   onRound?(r: RoundResult): void;
@@ -108,54 +129,57 @@ export interface SearchEvents extends TrainEvents {
   afterPhase?(phase: SearchPhase, seconds: number, index: number): Promise<void> | void;
 }
 
-export async function runSearch(cfg: SearchConfig, runDir: string, events: SearchEvents = {}, resume = false): Promise<SearchResult> {
-  const s = new TrainingSession({ ...cfg, switchEpochs: cfg.rounds }, runDir);
+
+/**
+ * A search strategy on the shared supernet and training session: what one search epoch trains, the
+ * architecture work after it, its resumable state, and how a cell is derived. The driver
+ * (`runSearch`) owns the warm-up, the epoch loop, checkpoints, and the result files.
+ */
+export interface SearchStrategy {
+  readonly name: StrategyName;
+  /** one search epoch (0-based `epoch` in the LR schedule, 1-based `round`) */
+  searchEpoch(epoch: number, round: number, events: SearchEvents): Promise<EpochMetrics>;
+  /** the work after a search epoch; fills the rest of the round's result */
+  afterEpoch(round: number, m: EpochMetrics, events: SearchEvents): Promise<Omit<RoundResult, 'round' | 'epoch'>>;
+  /** JSON-able state kept in the checkpoint */
+  state(): Record<string, unknown>;
+  restore(state: Record<string, unknown>): void;
+  derive(kind: Kind): { nodes: Genotype['normal']['nodes']; concat: number[] };
+  dispose(): void;
+}
+
+/** BayesNAS (spec §4.3): switch epoch with the ω-weighted group penalty → switch Hessian → HARD update → pruning. */
+export function bayesnasStrategy(cfg: SearchConfig, s: TrainingSession): SearchStrategy {
   const { space } = cfg;
   const counts = { normal: s.net.cells.filter((c) => !c.reduction).length, reduce: s.net.cells.filter((c) => c.reduction).length };
   const lambdas = { lambdaOrigin: cfg.lambdaOrigin, lambdaChild: cfg.lambdaChild, mode: cfg.updateMode };
   if (!(cfg.lambdaOrigin > 0) || !(cfg.lambdaChild > 0)) throw new Error('the search needs λ_origin > 0 and λ_child > 0 (--lambda)');
   let bayes = initialState(counts, { normal: space.edges.normal.length, reduce: space.edges.reduce.length }, space.ops.length, cfg.updateMode, seededRandom(cfg.seed + 17));
   const pruned = new Set<string>();   // `${kind}:${edge}:${op|-1}`
-  const warmup: EpochMetrics[] = [], rounds: RoundResult[] = [];
-  let nextEpoch = 0;
-  try {
-    if (resume) {
-      const st = await s.restore();
-      nextEpoch = st.epochDone + 1;
-      if (st.bayes) bayes = st.bayes as BayesState;
-      for (const p of (st.pruned as string[] | undefined) ?? []) pruned.add(p);
-    } else {
-      s.start('search');
+  const mask = () => {
+    if (!pruned.size) return undefined;
+    const m = new Map<tf.Variable, tf.Tensor>();
+    for (const c of s.net.cells) {
+      const kind = c.reduction ? 'reduce' : 'normal';
+      const E = c.edges.length, O = space.ops.length;
+      m.set(c.origin, tf.tensor1d(Array.from({ length: E }, (_, e) => (pruned.has(`${kind}:${e}:-1`) ? 0 : 1))));
+      m.set(c.child, tf.tensor2d(Array.from({ length: E }, (_, e) => Array.from({ length: O }, (_, o) => (pruned.has(`${kind}:${e}:${o}`) || pruned.has(`${kind}:${e}:-1`) ? 0 : 1)))));
     }
-    const mask = () => {
-      if (!pruned.size) return undefined;
-      const m = new Map<tf.Variable, tf.Tensor>();
-      for (const c of s.net.cells) {
-        const kind = c.reduction ? 'reduce' : 'normal';
-        const E = c.edges.length, O = space.ops.length;
-        m.set(c.origin, tf.tensor1d(Array.from({ length: E }, (_, e) => (pruned.has(`${kind}:${e}:-1`) ? 0 : 1))));
-        m.set(c.child, tf.tensor2d(Array.from({ length: E }, (_, e) => Array.from({ length: O }, (_, o) => (pruned.has(`${kind}:${e}:${o}`) || pruned.has(`${kind}:${e}:-1`) ? 0 : 1)))));
-      }
-      return m;
-    };
-    for (let epoch = nextEpoch; epoch < cfg.warmupEpochs; epoch++) {
-      const t0 = performance.now();
-      const m = s.runEpoch(epoch, 'warmup', events);
-      await events.afterPhase?.('warmup', (performance.now() - t0) / 1000, epoch);
-      warmup.push(m);
-      await s.save(epoch, { bayes, pruned: [...pruned] });
-      events.onEpochEnd?.(m);
-    }
-    for (let epoch = Math.max(nextEpoch, cfg.warmupEpochs); epoch < cfg.warmupEpochs + cfg.rounds; epoch++) {
-      const round = epoch - cfg.warmupEpochs + 1;
+    return m;
+  };
+  return {
+    name: 'bayesnas',
+    async searchEpoch(epoch, _round, events) {
       const omega = omegaTensors(bayes);
       const msk = mask();
       const te = performance.now();
       const m = s.runEpoch(epoch, 'switch', events, omega, msk);
       tf.dispose([...omega.origin.values(), ...omega.child.values(), ...(msk ? [...msk.values()] : [])]);
-      const epochSeconds = (performance.now() - te) / 1000;
       events.onEpochEnd?.(m);
-      await events.afterPhase?.('switch', epochSeconds, epoch);
+      await events.afterPhase?.('switch', (performance.now() - te) / 1000, epoch);
+      return m;
+    },
+    async afterEpoch(round, _m, events) {
       events.onPhase?.(`round ${round}: switch Hessian over ${cfg.hessian.batches} batches`);
       const t0 = performance.now();
       const list = [];
@@ -173,34 +197,71 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
         reduce: counts.reduce ? updateType(bayes.reduce, typeInputs(s, h, 'reduce'), lambdas) : bayes.reduce,
         updates: bayes.updates + 1,
       };
-      let newlyPruned = 0;
       if (cfg.prune > 0) {
         for (const kind of ['normal', 'reduce'] as const) {
-          bayes[kind].origin.forEach((g, e) => { if (g.gamma[0] < cfg.prune && !pruned.has(`${kind}:${e}:-1`)) { pruned.add(`${kind}:${e}:-1`); newlyPruned++; } });
-          bayes[kind].child.forEach((row, e) => row.forEach((g, o) => { if (g.gamma[0] < cfg.prune && !pruned.has(`${kind}:${e}:${o}`)) { pruned.add(`${kind}:${e}:${o}`); newlyPruned++; } }));
+          bayes[kind].origin.forEach((g, e) => { if (g.gamma[0] < cfg.prune) pruned.add(`${kind}:${e}:-1`); });
+          bayes[kind].child.forEach((row, e) => row.forEach((g, o) => { if (g.gamma[0] < cfg.prune) pruned.add(`${kind}:${e}:${o}`); }));
         }
         const msk2 = mask();
         if (msk2) { for (const [v, mm] of msk2) tf.tidy(() => v.assign(tf.mul(v, mm))); tf.dispose([...msk2.values()]); }
       }
       const updateSeconds = (performance.now() - tu) / 1000;
       await events.afterPhase?.('update', updateSeconds, round);
-      writeRoundTable(path.join(runDir, 'state', `round-${round}.arrow`), s, h, bayes, {
+      writeRoundTable(path.join(s.runDir, 'state', `round-${round}.arrow`), s, h, bayes, {
         kind: 'search-state', round: String(round), lambda_origin: String(cfg.lambdaOrigin), lambda_child: String(cfg.lambdaChild),
         update_mode: cfg.updateMode, hessian_mode: cfg.hessian.mode, hessian_scale: cfg.hessian.scale, hessian_seed: cfg.hessian.seed,
       });
-      const r: RoundResult = { round, epoch: m, hessianSeconds, updateSeconds, pruned: pruned.size, gammaNormal: typeGammas(bayes, 'normal').origin, gammaReduce: typeGammas(bayes, 'reduce').origin };
+      return { hessianSeconds, updateSeconds, archSeconds: hessianSeconds + updateSeconds, pruned: pruned.size, gammaNormal: typeGammas(bayes, 'normal').origin, gammaReduce: typeGammas(bayes, 'reduce').origin };
+    },
+    state: () => ({ bayes, pruned: [...pruned] }),
+    restore(st) {
+      if (st.bayes) bayes = st.bayes as BayesState;
+      for (const p of (st.pruned as string[] | undefined) ?? []) pruned.add(p);
+    },
+    derive(kind) {
+      const cell = deriveCell(space.edges[kind], space.ops, space.nodes, typeGammas(bayes, kind), cfg.derive);
+      return { nodes: cell.nodes, concat: cell.concat };
+    },
+    dispose() {},
+  };
+}
+
+export async function runSearch(cfg: SearchConfig, runDir: string, events: SearchEvents = {}, resume = false): Promise<SearchResult> {
+  const s = new TrainingSession({ ...cfg, switchEpochs: cfg.rounds }, runDir);
+  const strategyName = cfg.strategy ?? 'bayesnas';
+  let strategy: SearchStrategy | null = null;
+  const warmup: EpochMetrics[] = [], rounds: RoundResult[] = [];
+  let nextEpoch = 0;
+  try {
+    strategy = strategyName === 'bayesnas' ? bayesnasStrategy(cfg, s) : baselineStrategy(strategyName, cfg, s);
+    if (resume) {
+      const st = await s.restore();
+      nextEpoch = st.epochDone + 1;
+      strategy.restore(st);
+    } else {
+      s.start('search');
+    }
+    for (let epoch = nextEpoch; epoch < cfg.warmupEpochs; epoch++) {
+      const t0 = performance.now();
+      const m = s.runEpoch(epoch, 'warmup', events);
+      await events.afterPhase?.('warmup', (performance.now() - t0) / 1000, epoch);
+      warmup.push(m);
+      await s.save(epoch, strategy.state());
+      events.onEpochEnd?.(m);
+    }
+    for (let epoch = Math.max(nextEpoch, cfg.warmupEpochs); epoch < cfg.warmupEpochs + cfg.rounds; epoch++) {
+      const round = epoch - cfg.warmupEpochs + 1;
+      const m = await strategy.searchEpoch(epoch, round, events);
+      const r: RoundResult = { round, epoch: m, ...(await strategy.afterEpoch(round, m, events)) };
       rounds.push(r);
-      s.log({ type: 'round', ...r });
-      await s.save(epoch, { bayes, pruned: [...pruned], round });
+      s.log({ type: 'round', strategy: strategy.name, ...r });
+      await s.save(epoch, { ...strategy.state(), round });
       events.onRound?.(r);
     }
     s.saveResults();
     const td = performance.now();
-    const derived = (kind: Kind) => {
-      const cell = deriveCell(space.edges[kind], space.ops, space.nodes, typeGammas(bayes, kind), cfg.derive);
-      return { nodes: cell.nodes, concat: cell.concat };
-    };
-    const genotype: Genotype = { normal: derived('normal'), reduce: counts.reduce ? derived('reduce') : derived('normal'), name: path.basename(runDir) };
+    const reduce = s.net.cells.some((c) => c.reduction);
+    const genotype: Genotype = { normal: strategy.derive('normal'), reduce: reduce ? strategy.derive('reduce') : strategy.derive('normal'), name: path.basename(runDir) };
     await events.afterPhase?.('derive', (performance.now() - td) / 1000, 0);
     const files = ['genotype.json', 'genotype.txt', 'cell-normal.svg', 'cell-reduce.svg'].map((f) => path.join(runDir, f));
     fs.writeFileSync(files[0], `${toJSON(genotype)}\n`);
@@ -209,6 +270,7 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
     fs.writeFileSync(files[3], cellToSvg(genotype.reduce, 'reduction cell'));
     return { runDir, rounds, warmup, genotype, files };
   } finally {
+    strategy?.dispose();
     s.dispose();
   }
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { engineInfo, tf } from '../engine/index.js';
 import { Sgd } from '../engine/sgd.js';
 import { batches, countBatches, evaluateSplit, loadDataset, splitTrainingSet, type DatasetName } from '../data/index.js';
-import { buildSupernet, type Supernet } from '../space/supernet.js';
+import { buildSupernet, type Supernet, type SupernetCtx } from '../space/supernet.js';
 import type { SpaceSpec } from '../space/spaces.js';
 import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
 
@@ -44,9 +44,12 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'space' | 'dataset'> = {
   sizes: { train: 0.1, switch: 0.8, val: 0.1 }, augment: { cropPad: 0, flip: false, cutout: 0 }, padTo: 0, channels: 0,
 };
 
+/** warm-up: weights only; switch: weights + switches (BayesNAS); arch: weights, with a strategy's architecture step (DARTS, SNAS) */
+export type EpochPhase = 'warmup' | 'switch' | 'arch';
+
 export interface EpochMetrics {
   epoch: number;
-  phase: 'warmup' | 'switch';
+  phase: EpochPhase;
   trainLoss: number;
   trainAcc: number;
   valLoss: number;
@@ -57,7 +60,7 @@ export interface EpochMetrics {
 }
 
 export interface TrainEvents {
-  onEpochStart?(epoch: number, phase: 'warmup' | 'switch', steps: number): void;
+  onEpochStart?(epoch: number, phase: EpochPhase, steps: number): void;
   onStep?(step: number, m: { loss: number; acc: number; imagesPerSecond: number; lr: number }): void;
   onEpochEnd?(m: EpochMetrics): void;
 }
@@ -137,6 +140,20 @@ async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<
 export type Omega = { origin: Map<string, tf.Tensor>; child: Map<string, tf.Tensor> };
 
 /**
+ * What a search strategy adds to an `arch` epoch (src/search/strategies.ts): the switches the
+ * forward reads (called inside each step's tidy), extra variables trained by the same loss gradient
+ * (SNAS's α), and a step run before each weight step (DARTS's α step on the other split).
+ */
+export interface EpochHooks {
+  switches?(step: number): SupernetCtx['switches'];
+  jointVars?: tf.Variable[];
+  applyJoint?(grads: tf.NamedTensorMap): void;
+  beforeStep?(step: number): void;
+  /** switches of the validation pass */
+  evalSwitches?(): SupernetCtx['switches'];
+}
+
+/**
  * Everything one training run holds: data splits, supernet, the two optimisers, the metrics log.
  * `runEpoch` trains one epoch of a phase (with the group penalty weighted by ω in switch epochs).
  */
@@ -179,19 +196,19 @@ export class TrainingSession {
   async restore(): Promise<{ epochDone: number } & Record<string, unknown>> { return loadCheckpoint(this.runDir, this.net, [this.wOpt, this.sOpt]); }
 
   /** Validation loss and accuracy (BN running statistics). */
-  evaluate(): { loss: number; acc: number } {
+  evaluate(hooks?: EpochHooks): { loss: number; acc: number } {
     const { cfg, net } = this;
     return evaluateSplit(this.splits.val, { batchSize: Math.max(cfg.batch, 64), padTo: cfg.padTo || undefined, channels: cfg.channels || undefined },
-      net.classes, (x) => net.forward(x, { training: false }));
+      net.classes, (x) => net.forward(x, { training: false, switches: hooks?.evalSwitches?.() }));
   }
 
   /** One epoch (0-based index `epoch` in the learning-rate schedule) of `phase`. */
-  runEpoch(epoch: number, phase: 'warmup' | 'switch', events: TrainEvents = {}, omega?: Omega, mask?: Map<tf.Variable, tf.Tensor>): EpochMetrics {
+  runEpoch(epoch: number, phase: EpochPhase, events: TrainEvents = {}, omega?: Omega, mask?: Map<tf.Variable, tf.Tensor>, hooks: EpochHooks = {}): EpochMetrics {
     const { cfg, net, wOpt, sOpt } = this;
     const split = phase === 'warmup' ? this.splits.train : this.splits.switch;
     const lr = learningRate(cfg, epoch);
     wOpt.lr = lr;
-    const vars = phase === 'warmup' ? wOpt.vars : [...wOpt.vars, ...sOpt.vars];
+    const vars = phase === 'switch' ? [...wOpt.vars, ...sOpt.vars] : [...wOpt.vars, ...(phase === 'arch' ? hooks.jointVars ?? [] : [])];
     const steps = countBatches(split.n, cfg.batch, true);
     events.onEpochStart?.(epoch, phase, steps);
     const augment = cfg.augment.cropPad || cfg.augment.flip || (cfg.augment.cutout && phase === 'warmup')
@@ -201,14 +218,18 @@ export class TrainingSession {
     let lossSum = 0, hits = 0, seen = 0, step = 0, countAfterFirst = -1;
     for (const b of batches(split, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch, augment, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
       let hitsT: tf.Tensor | null = null;
+      if (phase === 'arch') hooks.beforeStep?.(step);
       const loss = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => {
-          const logits = net.forward(b.x, { training: true });
+          // inside the gradient scope: SNAS's α gets its gradient through the sampled switches
+          const switches = phase === 'arch' ? hooks.switches?.(step) : undefined;
+          const logits = net.forward(b.x, { training: true, switches });
           hitsT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32')));
           const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits) as tf.Scalar;
           return penalty ? tf.add(ce, switchPenalty(net, cfg.lambdaOrigin, cfg.lambdaChild, omega)) as tf.Scalar : ce;
         }, vars);
         wOpt.apply(grads);
+        if (phase === 'arch') hooks.applyJoint?.(grads);
         if (phase === 'switch') {
           sOpt.apply(grads);
           // pruned switches stay at exactly zero
@@ -230,7 +251,7 @@ export class TrainingSession {
       if (step % 20 === 0 || step === steps) this.log({ type: 'step', epoch: epoch + 1, phase, step, loss, lr, imagesPerSecond: ips });
     }
     const seconds = (performance.now() - t0) / 1000;
-    const val = this.evaluate();
+    const val = this.evaluate(phase === 'arch' ? hooks : undefined);
     const m: EpochMetrics = { epoch: epoch + 1, phase, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), valLoss: val.loss, valAcc: val.acc, imagesPerSecond: seen / seconds, seconds, lr };
     this.log({ type: 'epoch', ...m });
     return m;

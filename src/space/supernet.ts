@@ -23,6 +23,14 @@ export interface CellInfo {
   preprocess1: Sequential;
 }
 
+/**
+ * Forward context of the supernet: with `switches`, the cell's switch values come from it (e.g. the
+ * softmax of DARTS's α or a Gumbel-softmax sample of SNAS) instead of the cell's switch variables.
+ */
+export interface SupernetCtx extends Ctx {
+  switches?: (cell: CellInfo) => { origin: tf.Tensor1D; child: tf.Tensor2D };
+}
+
 export interface Supernet {
   space: SpaceSpec;
   params: ParamStore;
@@ -30,9 +38,9 @@ export interface Supernet {
   classes: number;
   inChannels: number;
   /** logits [B, classes] */
-  forward(x: tf.Tensor4D, ctx: Ctx): tf.Tensor2D;
+  forward(x: tf.Tensor4D, ctx: SupernetCtx): tf.Tensor2D;
   /** output of each cell (for shape checks and analysis) */
-  forwardCells(x: tf.Tensor4D, ctx: Ctx): { cells: tf.Tensor4D[]; features: tf.Tensor2D; logits: tf.Tensor2D };
+  forwardCells(x: tf.Tensor4D, ctx: SupernetCtx): { cells: tf.Tensor4D[]; features: tf.Tensor2D; logits: tf.Tensor2D };
   /** classifier weight [features, classes] */
   classifier: tf.Variable<tf.Rank.R2>;
   dispose(): void;
@@ -89,10 +97,11 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
     ctx.tape?.gate(key, z, s, y);
     return y;
   };
-  const runCell = (cell: CellInfo, s0: tf.Tensor4D, s1: tf.Tensor4D, ctx: Ctx): tf.Tensor4D => {
+  const runCell = (cell: CellInfo, s0: tf.Tensor4D, s1: tf.Tensor4D, ctx: SupernetCtx): tf.Tensor4D => {
     const states: tf.Tensor4D[] = [cell.preprocess0.forward(s0, ctx), cell.preprocess1.forward(s1, ctx)];
-    const so = tf.unstack(cell.origin) as tf.Scalar[];
-    const sc = tf.unstack(cell.child).map((r) => tf.unstack(r)) as tf.Scalar[][];
+    const sw = ctx.switches?.(cell) ?? { origin: cell.origin, child: cell.child };
+    const so = tf.unstack(sw.origin) as tf.Scalar[];
+    const sc = tf.unstack(sw.child).map((r) => tf.unstack(r)) as tf.Scalar[][];
     const key = `cells.${cell.index}`;
     for (let n = 0; n < space.nodes; n++) {
       const terms: tf.Tensor4D[] = [];
@@ -108,7 +117,7 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
     return concatChannels(concat.map((c) => states[c + 2]), ctx);
   };
 
-  const forwardCells = (x: tf.Tensor4D, ctx: Ctx) => {
+  const forwardCells = (x: tf.Tensor4D, ctx: SupernetCtx) => {
     let s0 = stem.forward(x, ctx), s1 = s0;
     const outs: tf.Tensor4D[] = [];
     for (const cell of cells) {
