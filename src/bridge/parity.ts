@@ -7,6 +7,7 @@ import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { tf } from '../engine/index.js';
 import type { SpaceSpec } from '../space/spaces.js';
 import type { Supernet } from '../space/supernet.js';
+import type { ArchParams } from '../search/arch.js';
 import { readTensorFile, writeTensorFile, type TensorRow } from './arrow.js';
 import { exchangeDir, pyCall, pyModule } from './session.js';
 
@@ -136,4 +137,60 @@ export function writeHessianParityTable(file: string, net: Supernet, v: HessianP
   fs.writeFileSync(tmp, tableToIPC(t, 'file'));
   fs.renameSync(tmp, file);
   return at;
+}
+
+/**
+ * One DARTS architecture step or one SNAS sampling step in TypeScript and in PyTorch on identical
+ * weights, α, batch and (SNAS) uniform noise: loss, logits, architecture weights, α gradients, α after
+ * one Adam step and (SNAS) the weight gradients. `arch` is left as it was.
+ */
+export async function archStepParity(strategy: 'darts' | 'snas', net: Supernet, arch: ArchParams, x: tf.Tensor4D, y: tf.Tensor1D,
+  o: { temperature?: number; noiseSeed?: number } = {}): Promise<Comparison[]> {
+  const ex = exchangeDir();
+  const temperature = o.temperature ?? 1;
+  const before = arch.state();
+  try {
+    writeInputs(ex.file, net, x, y);
+    const rows = (prefix: string, t: { normal: tf.Tensor; reduce: tf.Tensor }) =>
+      (['normal', 'reduce'] as const).map((k) => ({ name: `${prefix}_${k}`, shape: t[k].shape, data: Float32Array.from(t[k].dataSync()) }));
+    writeTensorFile(ex.file('alphas.arrow'), rows('alpha', arch.alpha));
+    const noise = strategy === 'snas' ? arch.noise(o.noiseSeed ?? 1) : null;
+    if (noise) writeTensorFile(ex.file('noise.arrow'), rows('noise', noise));
+    const a = arch.adam.o;
+    const py = await pyModule('bayesnas_ref.strategies');
+    await pyCall(`strategies.arch_step ${strategy}`, () => py.arch_step$(strategy, spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'),
+      ex.file('alphas.arrow'), ex.file('torch.arrow'), {
+        noise: noise ? ex.file('noise.arrow') : null, temperature, lr: a.lr, beta1: a.beta1, beta2: a.beta2, weight_decay: a.weightDecay,
+        gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes,
+      }));
+    const torch = new Map(readTensorFile(ex.file('torch.arrow')).rows.map((r) => [r.name, r.data]));
+    const want = (n: string) => { const v = torch.get(n); if (!v) throw new Error(`PyTorch returned no ${n}`); return v; };
+    const weightVars = strategy === 'snas' ? net.params.variables('weights') : [];
+    let logitsT: tf.Tensor | null = null, wT: tf.Tensor[] = [];
+    const { value, grads } = tf.variableGrads(() => {
+      const w = noise ? arch.gumbel(noise, temperature) : arch.softmax();
+      wT = [tf.keep(w.normal), tf.keep(w.reduce)];
+      const logits = net.forward(x, { training: true, switches: arch.switchesFrom(w) });
+      logitsT = tf.keep(logits);
+      return tf.losses.softmaxCrossEntropy(tf.oneHot(y, net.classes), logits) as tf.Scalar;
+    }, [...arch.vars, ...weightVars]);
+    const out = [
+      compare('loss', value.dataSync(), want('loss')), compare('logits', (logitsT as tf.Tensor | null)!.dataSync(), want('logits')),
+      compare('architecture weights (normal)', wT[0].dataSync(), want('weights_normal')), compare('architecture weights (reduce)', wT[1].dataSync(), want('weights_reduce')),
+      compare('grad α (normal)', grads[arch.alpha.normal.name].dataSync(), want('grad_alpha_normal')),
+      compare('grad α (reduce)', grads[arch.alpha.reduce.name].dataSync(), want('grad_alpha_reduce')),
+    ];
+    if (strategy === 'snas') {
+      const mine: number[] = [], theirs: number[] = [];
+      for (const e of net.params.select('weights')) { mine.push(...grads[e.variable.name].dataSync()); theirs.push(...want(`grad ${e.name}`)); }
+      out.push(compare('grad (all weights)', mine, theirs));
+    }
+    arch.adam.apply(grads);
+    out.push(compare('α after Adam (normal)', arch.alpha.normal.dataSync(), want('alpha_normal')), compare('α after Adam (reduce)', arch.alpha.reduce.dataSync(), want('alpha_reduce')));
+    tf.dispose([value, ...Object.values(grads), logitsT as unknown as tf.Tensor, ...wT, ...(noise ? [noise.normal, noise.reduce] : [])]);
+    return out;
+  } finally {
+    arch.restore(before as Parameters<ArchParams['restore']>[0]);
+    ex.cleanup();
+  }
 }
