@@ -8,14 +8,17 @@ import { describeGenotype, toDartsRepr, toJSON } from '../genotype/format.js';
 import { cellToSvg } from '../genotype/svg.js';
 import type { Genotype } from '../genotype/types.js';
 import type { SearchConfig } from '../search/search.js';
+import { archOps } from '../search/arch.js';
+import { edgeStrength } from '../search/baselines.js';
 import { choiceFlag, intFlag, numFlag, parse, UsageError } from './args.js';
 
-export const summary = 're-derive the cells of a search run from its saved γ (other thresholds or mode)';
+export const summary = 're-derive the cells of a search run from its saved γ or α (other thresholds or mode)';
 export const usage = `bayesnas derive --run DIR [options]
 
-  --run DIR                  a 'bayesnas search' run folder
-  --round R                  which round's γ (default: the last)
+  --run DIR                  a 'bayesnas search' run folder (any --strategy)
+  --round R                  which round's γ, or α for DARTS/SNAS runs (default: the last)
   --mode bayesnas|darts      keep every surviving op and edge, or DARTS's top-2 edges / top-1 op
+                             [bayesnas; darts for DARTS/SNAS runs, whose thresholds apply to softmax(α)]
   --tau-edge X --tau-op X    thresholds, relative to the largest γ of the cell unless --absolute
   --on-dead reattach|shrink
   --out DIR                  where to write genotype.json, genotype.txt and the SVGs   [DIR/derived-<mode>]
@@ -41,9 +44,17 @@ export async function run(argv: string[]): Promise<number> {
   const t = tableFromIPC(fs.readFileSync(file));
   const col = (n: string) => { const c = t.getChild(n); if (!c) throw new Error(`${file}: no column '${n}'`); return c; };
   const { space } = cfg;
-  const O = space.ops.length;
+  const baseline = t.schema.metadata.get('kind') === 'search-arch';
+  // DARTS/SNAS tables: softmax(α) per edge and op (with none); the edge score is its best non-none weight
+  const ops: string[] = baseline ? archOps(space) : space.ops;
+  const O = ops.length;
   const gam = { normal: { origin: [] as number[], child: [] as number[], cell: -1 }, reduce: { origin: [] as number[], child: [] as number[], cell: -1 } };
-  for (let i = 0; i < t.numRows; i++) {
+  for (let i = 0; baseline && i < t.numRows; i++) {
+    const kind = col('cell_type').get(i) as 'normal' | 'reduce';
+    gam[kind].child[(col('edge').get(i) as number) * O + ops.indexOf(col('op').get(i) as string)] = col('weight').get(i) as number;
+  }
+  if (baseline) for (const kind of ['normal', 'reduce'] as const) gam[kind].origin = edgeStrength(gam[kind].child, space.edges[kind].length, ops);
+  for (let i = 0; !baseline && i < t.numRows; i++) {
     const kind = col('cell_type').get(i) as 'normal' | 'reduce';
     const cell = col('cell').get(i) as number;
     const g = gam[kind];
@@ -51,15 +62,15 @@ export async function run(argv: string[]): Promise<number> {
     if (cell !== g.cell) continue;   // γ is shared by the cells of a type; read the first one
     const edge = col('edge').get(i) as number, op = col('op').get(i) as string, v = col('gamma').get(i) as number;
     if (col('kind').get(i) === 'origin') g.origin[edge] = v;
-    else g.child[edge * O + space.ops.indexOf(op as never)] = v;
+    else g.child[edge * O + ops.indexOf(op)] = v;
   }
   const opts = {
-    mode: choiceFlag(values, 'mode', ['bayesnas', 'darts'] as const, 'bayesnas'), tauEdge: numFlag(values, 'tau-edge', cfg.derive?.tauEdge ?? 0.1, 0),
+    mode: choiceFlag(values, 'mode', ['bayesnas', 'darts'] as const, baseline ? 'darts' : 'bayesnas'), tauEdge: numFlag(values, 'tau-edge', cfg.derive?.tauEdge ?? 0.1, 0),
     tauOp: numFlag(values, 'tau-op', cfg.derive?.tauOp ?? 0.1, 0), relative: !values.absolute, onDead: choiceFlag(values, 'on-dead', ['reattach', 'shrink'] as const, 'reattach'),
   };
   const cellOf = (kind: 'normal' | 'reduce') => {
     const g = gam[kind].origin.length ? gam[kind] : gam.normal;
-    const c = deriveCell(space.edges[kind], space.ops, space.nodes, g, opts);
+    const c = deriveCell(space.edges[kind], ops, space.nodes, g, opts);
     return { nodes: c.nodes, concat: c.concat };
   };
   const genotype: Genotype = { normal: cellOf('normal'), reduce: cellOf('reduce'), name: `${path.basename(dir)}-round${round}-${opts.mode}` };

@@ -29,7 +29,7 @@ export function snasTemperature(cfg: SearchConfig, round: number): number {
 export const snasNoiseSeed = (seed: number, epoch: number, step: number) => seed * 1_000_003 + epoch * 10_007 + step + 1;
 
 /** Per edge, the largest architecture weight of a non-`none` op. */
-function edgeStrength(w: ArrayLike<number>, E: number, ops: string[]): number[] {
+export function edgeStrength(w: ArrayLike<number>, E: number, ops: string[]): number[] {
   const O = ops.length;
   return Array.from({ length: E }, (_, e) => Math.max(...ops.map((op, o) => (op === 'none' ? -Infinity : w[e * O + o]))));
 }
