@@ -9,12 +9,7 @@ from bayesnas_ref.strategies import (arch_ops, arch_step, darts_weights, snas_we
 from bayesnas_ref.supernet import Supernet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _net():

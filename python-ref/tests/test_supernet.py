@@ -16,14 +16,7 @@ from bayesnas_ref.spaces import (BAYESNAS_NORMAL, BAYESNAS_REDUCE, Space, SpaceE
 from bayesnas_ref.supernet import Supernet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests use tiny tensors; one intra-op thread avoids the large slowdowns that
-    OpenMP spinning causes when another process keeps a core busy."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def n_params(m):

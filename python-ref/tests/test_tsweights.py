@@ -11,12 +11,7 @@ from bayesnas_ref.tsweights import (TensorFileError, TensorRow, export_params, l
                                     write_batch, write_tensor_file)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small(preset, seed=0, gate="output"):
