@@ -165,3 +165,19 @@ test.serial('tensorflow and cpu backends agree on a composite block (loss and gr
   t.true(Math.abs(a.loss - b.loss) / Math.abs(a.loss) < 1e-4, `loss ${a.loss} vs ${b.loss}`);
   a.grads.forEach((g, i) => t.true(relErr(b.grads[i], g) < 1e-4, `grad ${i}: ${relErr(b.grads[i], g)}`));
 });
+
+test.serial('tensorflow: depthwise filter gradients on the oneDNN and the Eigen path agree with the cpu backend', async (t) => {
+  if (backends.length < 2) return t.pass('only the cpu backend is available');
+  // 3x3 with a large output takes the oneDNN kernel, the others TensorFlow's Eigen kernel
+  for (const [k, stride, pad] of [[3, 1, 1], [5, 1, 2], [3, 2, 1]]) {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const x = randomTensor([8, 32, 32, 16], 60) as tf.Tensor4D, w = randomTensor([k, k, 16, 1], 61) as tf.Tensor4D;
+      const gw = tf.grad((ww: tf.Tensor) => proj(ops.depthwiseConv2d(x, ww as tf.Tensor4D, { stride, padding: pad }), 62))(w);
+      return gw.dataSync();
+    };
+    const a = await run('cpu');
+    const b = await run('tensorflow');
+    t.true(relErr(b, a) < 1e-4, `k${k} s${stride}: ${relErr(b, a)}`);
+  }
+});
