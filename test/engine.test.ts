@@ -166,6 +166,24 @@ test.serial('tensorflow and cpu backends agree on a composite block (loss and gr
   a.grads.forEach((g, i) => t.true(relErr(b.grads[i], g) < 1e-4, `grad ${i}: ${relErr(b.grads[i], g)}`));
 });
 
+test.serial('tensorflow: the max-pool gradient (argmax scatter) equals TensorFlow MaxPoolGrad, ties included', async (t) => {
+  if (info.backend !== 'tensorflow') return t.pass('native engine not built');
+  await tf.setBackend('tensorflow');
+  // rounded values: many windows hold their maximum more than once
+  const x = tf.round(randomTensor([3, 9, 8, 4], 50, 2)) as tf.Tensor4D;
+  for (const s of [1, 2]) {
+    for (const pad of ['same', 'valid'] as const) {
+      const y = tf.maxPool(x, 3, s, pad);
+      const dy = randomTensor(y.shape, 51 + s);
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, 3, s, pad), dy)) as tf.Scalar)(x);
+      const ref = tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: 3, strides: s, pad }) as tf.Tensor;
+      t.deepEqual(Array.from(g.dataSync()), Array.from(ref.dataSync()), `s${s} ${pad}`);
+    }
+  }
+  const gp = tf.grad((v: tf.Tensor) => proj(ops.maxPool2d(v as tf.Tensor4D, 3, 2, 1), 55))(x);
+  t.true(gp.dataSync().every(Number.isFinite), 'explicit -inf padding');
+});
+
 test.serial('tensorflow: depthwise filter gradients on the oneDNN and the Eigen path agree with the cpu backend', async (t) => {
   if (backends.length < 2) return t.pass('only the cpu backend is available');
   // 3x3 with a large output takes the oneDNN kernel, the others TensorFlow's Eigen kernel
