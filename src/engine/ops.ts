@@ -3,7 +3,7 @@
 // All tensors are NHWC. Fast paths: 'same' padding where it coincides with PyTorch's symmetric padding,
 // TensorFlow's fused batch norm on the tensorflow backend.
 import * as tf from '@tensorflow/tfjs-core';
-import { native, onTensorflow } from './native.js';
+import { native, onTensorflow, registerNativeKernel, runNative, type NativeAttr } from './native.js';
 
 export interface ConvOpts {
   stride?: number;
@@ -103,41 +103,52 @@ const FBN_ATTRS = (eps: number) => [
   { name: 'epsilon', kind: 'float' as const, value: eps }, { name: 'data_format', kind: 'string' as const, value: 'NHWC' },
 ];
 
-type FusedBN = (x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, running?: RunningStats) => tf.Tensor[];
-let fusedBN: FusedBN | null = null;
+const FBN_KERNEL = 'BayesnasFusedBatchNormV3';
+let fbnRegistered = false;
 
-// TensorFlow's FusedBatchNormV3 (CPU) in training mode: outputs y, batch_mean, batch_variance,
-// reserve_1 (batch mean), reserve_2 (biased batch variance), reserve_3. With running statistics as
-// inputs and exponential_avg_factor = momentum, batch_mean/batch_variance are the updated running
-// mean and running variance (Bessel-corrected batch variance), exactly PyTorch's update, in the same
-// kernel; without them (factor 1) they are the batch mean and the unbiased batch variance.
-function fusedBatchNorm(): FusedBN {
-  if (fusedBN) return fusedBN;
-  fusedBN = (x, g, b, eps, running) => {
-    let stats: tf.Tensor[] = [];
-    const f = tf.customGrad((xx, gg, bb, save) => {
-      const empty = tf.tensor1d([], 'float32');
-      const out = native('FusedBatchNormV3', [xx as tf.Tensor, gg as tf.Tensor, bb as tf.Tensor, running?.mean ?? empty, running?.variance ?? empty],
-        [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }, { name: 'exponential_avg_factor', kind: 'float', value: running ? running.momentum : 1 }], 6);
-      (save as (t: tf.Tensor[]) => void)([xx as tf.Tensor, gg as tf.Tensor, out[3], out[4], out[5]]);
-      stats = [out[3], out[4], ...(running ? [out[1], out[2]] : [])].map((t) => tf.keep(t));
+// TensorFlow's FusedBatchNormV3 (CPU) in training mode, as one tfjs kernel with its own gradient
+// (FusedBatchNormGradV3). Inputs x, scale, offset, running mean, running variance; outputs y,
+// batch_mean, batch_variance, reserve_1 (batch mean), reserve_2 (biased batch variance), reserve_3.
+// With running statistics as inputs and exponential_avg_factor = momentum, batch_mean/batch_variance
+// are the updated running mean and running variance (Bessel-corrected batch variance), exactly
+// PyTorch's update, in the same kernel; without them (factor 1) they are the batch mean and the
+// unbiased batch variance. Only y is differentiated: the statistics outputs get no gradient (they feed
+// the running-statistics update and the Hessian rules, never the loss).
+function registerFusedBatchNorm(): void {
+  if (fbnRegistered) return;
+  fbnRegistered = true;
+  registerNativeKernel(FBN_KERNEL);
+  tf.registerGradient({
+    kernelName: FBN_KERNEL,
+    inputsToSave: ['0', '1'],
+    outputsToSave: [false, false, false, true, true, true],
+    gradFunc: (dys, saved, attrs) => {
+      const dy = (Array.isArray(dys) ? dys[0] : dys) as tf.Tensor | null;
+      const [x, scale, r1, r2, r3] = saved;
+      const spec = (attrs as unknown as { spec: NativeAttr[] }).spec;
+      const eps = spec.find((a) => a.name === 'epsilon')!.value as number;
+      // one kernel computes all three gradients; the tape asks for them one by one
+      const g = dy ? native('FusedBatchNormGradV3', [dy, x, scale, r1, r2, r3], [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }], 5) : null;
       return {
-        value: out[0],
-        gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-          const dy = Array.isArray(dys) ? dys[0] : dys;
-          const [sx, sg, r1, r2, r3] = saved;
-          const g = native('FusedBatchNormGradV3', [dy, sx, sg, r1, r2, r3],
-            [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }], 5);
-          return [g[0], g[1], g[2]];
-        },
+        0: () => g ? g[0] : tf.zerosLike(x),
+        1: () => g ? g[1] : tf.zerosLike(scale),
+        2: () => g ? g[2] : tf.zerosLike(scale),
+        3: () => tf.zerosLike(scale),
+        4: () => tf.zerosLike(scale),
       };
-    });
-    const y = f(x, g, b) as tf.Tensor;
-    // the statistics were kept through customGrad's internal tidy; hand them to the caller's scope
-    const out = stats.map((t) => { const c = tf.clone(t); t.dispose(); return c; });
-    return [y, ...out];
-  };
-  return fusedBN;
+    },
+  });
+}
+
+/** Outputs y, batch mean, biased batch variance[, updated running mean, running variance]. */
+function fusedBatchNorm(x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, running?: RunningStats): tf.Tensor[] {
+  registerFusedBatchNorm();
+  const empty = running ? null : tf.tensor1d([], 'float32');
+  const out = runNative(FBN_KERNEL, 'FusedBatchNormV3', [x, g, b, running?.mean ?? empty!, running?.variance ?? empty!],
+    [...FBN_ATTRS(eps), { name: 'is_training', kind: 'bool', value: true }, { name: 'exponential_avg_factor', kind: 'float', value: running ? running.momentum : 1 }], 6);
+  empty?.dispose();
+  tf.dispose([out[5], ...(running ? [] : [out[1], out[2]])]);
+  return [out[0], out[3], out[4], ...(running ? [out[1], out[2]] : [])];
 }
 
 /**
@@ -150,7 +161,7 @@ export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Te
   const g = gamma ?? tf.ones([C]) as tf.Tensor1D;
   const b = beta ?? tf.zeros([C]) as tf.Tensor1D;
   if (onTensorflow() && x.rank === 4) {
-    const [y, mean, variance, runningMean, runningVar] = fusedBatchNorm()(x as tf.Tensor4D, g, b, eps, running);
+    const [y, mean, variance, runningMean, runningVar] = fusedBatchNorm(x as tf.Tensor4D, g, b, eps, running);
     return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, runningMean: runningMean as tf.Tensor1D | undefined, runningVar: runningVar as tf.Tensor1D | undefined };
   }
   const axes = [...Array(x.rank - 1).keys()];
