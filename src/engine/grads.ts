@@ -5,7 +5,7 @@
 //   * StridedSlice: no gradient in tfjs-core. We scatter dy back by zero insertion and padding.
 //   * AvgPool with 'same' (or explicit) padding: the cpu backend's AvgPoolGrad divides border windows
 //     by k² although the forward divides by the count of real inputs. We route it through the 'valid'
-//     gradient on the padded input, which is right on every backend.
+//     gradient on the padded input, which is right on every backend (tensorflow's own is right as it is).
 //   * Relu: on the tensorflow backend the gradient runs TensorFlow's fused ReluGrad kernel (one kernel
 //     instead of tfjs-core's step+mul composition); other backends keep the stock gradient.
 //   * MaxPool: on the tensorflow backend, an argmax scatter instead of TensorFlow's slow MaxPoolGrad.
@@ -106,6 +106,10 @@ function avgPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string, unkn
   const info = tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined);
   const p = info.padInfo;
   const [, H, W, C] = x.shape;
+  // TensorFlow's own AvgPoolGrad divides border windows by their count of real inputs, as its forward
+  if (onTensorflow() && (attrs.pad === 'same' || attrs.pad === 'valid') && attrs.dimRoundingMode == null) {
+    return tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize, strides, pad: attrs.pad }) as tf.Tensor4D;
+  }
   if (!p.top && !p.bottom && !p.left && !p.right) {
     return tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize, strides, pad: 'valid' }) as tf.Tensor4D;
   }

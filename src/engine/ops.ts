@@ -78,6 +78,8 @@ export function maxPool2d(x: tf.Tensor4D, k: number, stride: number, padding: nu
 
 /** Average pool with symmetric zero padding; countIncludePad=false divides by the number of real inputs. */
 export function avgPool2d(x: tf.Tensor4D, k: number, stride: number, padding: number, countIncludePad: boolean): tf.Tensor4D {
+  // TensorFlow's 'same' at stride 1 pads (k-1)/2 on each side and divides by the count of real inputs
+  if (stride === 1 && 2 * padding === k - 1 && padding && !countIncludePad) return tf.avgPool(x, k, 1, 'same');
   const y = tf.avgPool(padSpatial(x, padding), k, stride, 'valid');
   if (countIncludePad || padding === 0) return y;
   const [, H, W] = x.shape;
