@@ -8,6 +8,7 @@
 //     gradient on the padded input, which is right on every backend (tensorflow's own is right as it is).
 //   * Relu: on the tensorflow backend the gradient runs TensorFlow's fused ReluGrad kernel (one kernel
 //     instead of tfjs-core's step+mul composition); other backends keep the stock gradient.
+//   * Multiply: tfjs-core's gradient casts both operands to float32 even when they are (one kernel each).
 //   * MaxPool: on the tensorflow backend, an argmax scatter instead of TensorFlow's slow MaxPoolGrad.
 //   * DepthwiseConv2dNative: on the tensorflow backend, the filter gradient picks TensorFlow's oneDNN
 //     or Eigen kernel by shape (see depthwiseFilterGrad).
@@ -161,6 +162,18 @@ function maxPoolGradArgmax(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string
   return tf.reshape(dx, x.shape);
 }
 
+/** Multiply's gradient as tfjs-core's, without its Cast kernels when the operands are float32 already. */
+function multiplyGrad(dy: tf.Tensor, a: tf.Tensor, b: tf.Tensor) {
+  const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+  const f32 = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
+  const der = (self: tf.Tensor, other: tf.Tensor) => () => {
+    const res = tf.mul(dy, f32(other));
+    const axes = tf.backend_util.getReductionAxes(self.shape, outShape);
+    return axes.length ? tf.reshape(tf.sum(res, axes), self.shape) : res;
+  };
+  return { a: der(a, b), b: der(b, a) };
+}
+
 let installed = false;
 
 export function installGradientFixes(): void {
@@ -204,6 +217,10 @@ export function installGradientFixes(): void {
       }
       return { x: () => maxPoolGradArgmax(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, a) };
     },
+  });
+  tf.registerGradient({
+    kernelName: 'Multiply', inputsToSave: ['a', 'b'],
+    gradFunc: (dy, saved) => multiplyGrad(dy as tf.Tensor, saved[0], saved[1]),
   });
   tf.registerGradient({
     kernelName: 'Relu', inputsToSave: ['x'],
