@@ -55,8 +55,8 @@ function dilatedConvGrad(dy: tf.Tensor4D, x: tf.Tensor4D, filter: tf.Tensor4D, a
   return {
     x: () => {
       const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
+      if (dh === dw) return atrousConv(dy, depthwise ? flipped : tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D, dh, depthwise, [back[1], back[2]]);
       const dyp = tf.pad(dy, back);
-      if (dh === dw) return atrousConv(dyp, depthwise ? flipped : tf.transpose(flipped, [0, 1, 3, 2]), dh, depthwise);
       return depthwise ? tf.depthwiseConv2d(dyp, flipped, 1, 'valid', 'NHWC', [dh, dw])
         : tf.conv2d(dyp, tf.transpose(flipped, [0, 1, 3, 2]) as tf.Tensor4D, 1, 'valid', 'NHWC', [dh, dw]);
     },

@@ -27,17 +27,18 @@ function padSpatial(x: tf.Tensor4D, p: number, value = 0): tf.Tensor4D {
 }
 
 /**
- * Stride-1 dilated convolution of an already padded input by the atrous identity
- * y[d·j + a] = valid-conv(x[d·· + a])[j]: spaceToBatch by d, undilated valid conv, batchToSpace.
- * TensorFlow's CPU depthwise kernels reject dilation; this path works on every backend and is
- * differentiable with stock gradients.
+ * Stride-1 dilated convolution by the atrous identity y[d·j + a] = valid-conv(x[d·· + a])[j]:
+ * spaceToBatch by d, undilated valid conv, batchToSpace. The zero padding `pad` ([top, bottom], [left,
+ * right]) of the input is done by the spaceToBatch kernel itself. TensorFlow's CPU depthwise kernels
+ * reject dilation; this path works on every backend and is differentiable with stock gradients.
  */
-export function atrousConv(xp: tf.Tensor4D, w: tf.Tensor4D, d: number, depthwise: boolean): tf.Tensor4D {
-  const [, Hp, Wp] = xp.shape;
+export function atrousConv(x: tf.Tensor4D, w: tf.Tensor4D, d: number, depthwise: boolean,
+  pad: [[number, number], [number, number]] = [[0, 0], [0, 0]]): tf.Tensor4D {
+  const Hp = x.shape[1] + pad[0][0] + pad[0][1], Wp = x.shape[2] + pad[1][0] + pad[1][1];
   const [kh, kw] = w.shape;
   const Ho = Hp - d * (kh - 1), Wo = Wp - d * (kw - 1);
   const eh = (d - (Hp % d)) % d, ew = (d - (Wp % d)) % d;
-  const s2b = tf.spaceToBatchND(xp, [d, d], [[0, eh], [0, ew]]);
+  const s2b = tf.spaceToBatchND(x, [d, d], [[pad[0][0], pad[0][1] + eh], [pad[1][0], pad[1][1] + ew]]);
   const c = depthwise ? tf.depthwiseConv2d(s2b, w, 1, 'valid') : tf.conv2d(s2b, w, 1, 'valid');
   const y = tf.batchToSpaceND(c, [d, d], [[0, 0], [0, 0]]) as tf.Tensor4D;
   return (y.shape[1] === Ho && y.shape[2] === Wo) ? y : tf.slice(y, [0, 0, 0, 0], [y.shape[0], Ho, Wo, y.shape[3]]);
@@ -62,7 +63,7 @@ function convGeneric(x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts, depthwise: boo
     }
     return subsample2d(atrousConv(xp, w, d, depthwise), s);
   }
-  if (d > 1) return atrousConv(padSpatial(x, p), w, d, depthwise);
+  if (d > 1) return atrousConv(x, w, d, depthwise, [[p, p], [p, p]]);
   if (s === 1 && 2 * p === ke - 1) return call(x, 1, 'same');
   return call(padSpatial(x, p), s, 'valid');
 }
