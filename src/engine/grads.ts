@@ -161,7 +161,7 @@ function pointwiseFilterGrad(dy: tf.Tensor4D, x: tf.Tensor4D, filter: tf.Tensor4
  * MaxPool gradient on the tensorflow backend: TensorFlow's MaxPoolGrad CPU kernel is 10-15x slower
  * than the forward pool on our shapes. MaxPoolWithArgmax recomputes the pool with the flat index of
  * each window's maximum (the first one in raster order on ties, as MaxPoolGrad and PyTorch route it),
- * and an unsorted segment sum scatters dy to those indices: the same gradient in about half the time.
+ * and a weighted bincount scatters dy to those indices: the same gradient in about a third of the time.
  */
 function maxPoolGradArgmax(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string, unknown>): tf.Tensor4D {
   const [kh, kw] = pair(attrs.filterSize as number[]);
@@ -172,7 +172,9 @@ function maxPoolGradArgmax(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string
     { name: 'padding', kind: 'string', value: attrs.pad === 'same' ? 'SAME' : 'VALID' },
     { name: 'include_batch_in_index', kind: 'bool', value: true },
   ], 2);
-  const dx = tf.unsortedSegmentSum(tf.reshape(dy, [-1]), tf.reshape(argmax, [-1]) as tf.Tensor1D, x.size);
+  // Bincount with weights = a scatter-add of dy into x.size bins (faster than UnsortedSegmentSum)
+  const size = tf.scalar(x.size, 'int32');
+  const dx = native('Bincount', [tf.reshape(argmax, [-1]), size, tf.reshape(dy, [-1])], [{ name: 'T', kind: 'type', value: 'float32' }])[0];
   return tf.reshape(dx, x.shape);
 }
 
