@@ -145,14 +145,13 @@ function depthwiseFilterGrad(dy: tf.Tensor4D, x: tf.Tensor4D, filter: tf.Tensor4
 }
 
 /**
- * Filter gradient of a 1x1 stride-1 convolution on the tensorflow backend: one MatMul xᵀ·dy over the
- * B·H·W positions, 15-30% faster than TensorFlow's Conv2DBackpropFilter on the supernet's shapes.
+ * Filter gradient of a 1x1 stride-1 convolution on the tensorflow backend: one matrix product xᵀ·dy over
+ * the B·H·W positions (an Einsum, so no reshape kernels), 15-30% faster than TensorFlow's
+ * Conv2DBackpropFilter on the supernet's shapes.
  */
 function pointwiseFilterGrad(dy: tf.Tensor4D, x: tf.Tensor4D, filter: tf.Tensor4D): tf.Tensor {
-  const [, , Ci, Co] = filter.shape;
-  const N = x.size / Ci;
-  const g = native('MatMul', [tf.reshape(x, [N, Ci]), tf.reshape(dy, [N, Co])], [
-    { name: 'T', kind: 'type', value: 'float32' }, { name: 'transpose_a', kind: 'bool', value: true }, { name: 'transpose_b', kind: 'bool', value: false },
+  const g = native('Einsum', [x, dy], [
+    { name: 'equation', kind: 'string', value: 'bhwi,bhwo->io' }, { name: 'N', kind: 'int', value: 2 }, { name: 'T', kind: 'type', value: 'float32' },
   ])[0];
   return tf.reshape(g, filter.shape);
 }
@@ -174,18 +173,23 @@ function maxPoolGradArgmax(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string
   ], 2);
   // Bincount with weights = a scatter-add of dy into x.size bins (faster than UnsortedSegmentSum)
   const size = tf.scalar(x.size, 'int32');
-  const dx = native('Bincount', [tf.reshape(argmax, [-1]), size, tf.reshape(dy, [-1])], [{ name: 'T', kind: 'type', value: 'float32' }])[0];
+  const dx = native('Bincount', [argmax, size, dy], [{ name: 'T', kind: 'type', value: 'float32' }])[0];
   return tf.reshape(dx, x.shape);
 }
 
-/** Multiply's gradient as tfjs-core's, without its Cast kernels when the operands are float32 already. */
+/**
+ * Multiply's gradient as tfjs-core's, without its Cast kernels when the operands are float32 already
+ * and without a Reshape kernel when the reduced gradient has the operand's shape (a scalar switch).
+ */
 function multiplyGrad(dy: tf.Tensor, a: tf.Tensor, b: tf.Tensor) {
   const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
   const f32 = (t: tf.Tensor) => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
   const der = (self: tf.Tensor, other: tf.Tensor) => () => {
     const res = tf.mul(dy, f32(other));
     const axes = tf.backend_util.getReductionAxes(self.shape, outShape);
-    return axes.length ? tf.reshape(tf.sum(res, axes), self.shape) : res;
+    if (!axes.length) return res;
+    const r = tf.sum(res, axes);
+    return tf.util.arraysEqual(r.shape, self.shape) ? r : tf.reshape(r, self.shape);
   };
   return { a: der(a, b), b: der(b, a) };
 }
