@@ -199,3 +199,29 @@ test.serial('tensorflow: depthwise filter gradients on the oneDNN and the Eigen 
     t.true(relErr(b, a) < 1e-4, `k${k} s${stride}: ${relErr(b, a)}`);
   }
 });
+
+test.serial('the default engine is deterministic: supernet gradients repeat bit for bit (max-pool scatter, stride-2 1x1 convolutions, batch norms)', async (t) => {
+  const { buildSupernet } = await import('../src/space/supernet.js');
+  const { DARTS_SPACE } = await import('../src/space/spaces.js');
+  t.false(info.onednn ?? false, 'oneDNN stays off unless BAYESNAS_ONEDNN=1');
+  // C=3 puts FactorizedReduce's stride-2 1x1 convolutions on the few channels where oneDNN's filter
+  // gradient changed from call to call; 3x3 stride-1 max pools share maxima between windows
+  for (const C of [3, 8]) {
+    const net = buildSupernet({ ...DARTS_SPACE, C, layers: 3 }, { inChannels: 1, seed: 1 });
+    const x = randomTensor([16, 16, 16, 1], 3) as tf.Tensor4D;
+    const y = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+    const vars = net.params.variables();
+    const run = () => tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), net.forward(x, { training: true })) as tf.Scalar, vars);
+      return vars.map((v) => Array.from(grads[v.name].dataSync()));
+    });
+    const first = run();
+    for (let r = 0; r < 3; r++) {
+      const again = run();
+      const differ = vars.filter((_, i) => again[i].some((v, k) => v !== first[i][k])).map((v) => v.name);
+      t.deepEqual(differ, [], `C=${C}, repeat ${r + 1}`);
+    }
+    net.dispose();
+    tf.dispose([x, y]);
+  }
+});

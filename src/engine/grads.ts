@@ -160,7 +160,7 @@ function pointwiseFilterGrad(dy: tf.Tensor4D, x: tf.Tensor4D, filter: tf.Tensor4
  * MaxPool gradient on the tensorflow backend: TensorFlow's MaxPoolGrad CPU kernel is 10-15x slower
  * than the forward pool on our shapes. MaxPoolWithArgmax recomputes the pool with the flat index of
  * each window's maximum (the first one in raster order on ties, as MaxPoolGrad and PyTorch route it),
- * and a weighted bincount scatters dy to those indices: the same gradient in about a third of the time.
+ * and an unsorted segment sum scatters dy to those indices: the same gradient in about a third of the time.
  */
 function maxPoolGradArgmax(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string, unknown>): tf.Tensor4D {
   const [kh, kw] = pair(attrs.filterSize as number[]);
@@ -171,9 +171,12 @@ function maxPoolGradArgmax(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string
     { name: 'padding', kind: 'string', value: attrs.pad === 'same' ? 'SAME' : 'VALID' },
     { name: 'include_batch_in_index', kind: 'bool', value: true },
   ], 2);
-  // Bincount with weights = a scatter-add of dy into x.size bins (faster than UnsortedSegmentSum)
+  // scatter-add of dy into x.size bins. UnsortedSegmentSum adds in a fixed order; Bincount with
+  // weights is faster but not deterministic where overlapping windows share a maximum.
   const size = tf.scalar(x.size, 'int32');
-  const dx = native('Bincount', [argmax, size, dy], [{ name: 'T', kind: 'type', value: 'float32' }])[0];
+  const dx = native('UnsortedSegmentSum', [dy, argmax, size], [
+    { name: 'T', kind: 'type', value: 'float32' }, { name: 'Tindices', kind: 'type', value: 'int32' }, { name: 'Tnumsegments', kind: 'type', value: 'int32' },
+  ])[0];
   return tf.reshape(dx, x.shape);
 }
 

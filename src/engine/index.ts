@@ -25,6 +25,8 @@ export interface EngineInfo {
   degraded: boolean;
   /** why the native backend is not in use, if it is not */
   reason: string | null;
+  /** TensorFlow's oneDNN kernels on (BAYESNAS_ONEDNN=1 / TF_ENABLE_ONEDNN_OPTS=1): faster, not deterministic */
+  onednn?: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -47,10 +49,12 @@ export function nativeBindingPath(pkg: '@tensorflow/tfjs-node' | '@tensorflow/tf
 
 async function loadNative(): Promise<{ pkg: string; version: string; gpu: boolean } | string> {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-  // TensorFlow enables its oneDNN kernels (batch norm, convolutions, pooling) by default only on CPUs
-  // with AVX-512 VNNI/BF16/AMX; on AVX2 machines they are still 2-3x faster for the batch norms and
-  // convolution input gradients of our shapes. TF reads the variable when the library loads.
-  process.env.TF_ENABLE_ONEDNN_OPTS ??= '1';
+  // TensorFlow's oneDNN kernels (TF reads TF_ENABLE_ONEDNN_OPTS when the library loads) are off unless
+  // asked for with BAYESNAS_ONEDNN=1 or TF_ENABLE_ONEDNN_OPTS=1. They run the supernet's batch norms
+  // and convolution input gradients 2-3x faster on these AVX2 machines, but their filter gradient of
+  // stride-2 1x1 convolutions (FactorizedReduce) with few channels differs from one call to the next,
+  // by up to the gradient's own size (test/engine.test.ts keeps the default deterministic).
+  process.env.TF_ENABLE_ONEDNN_OPTS ??= process.env.BAYESNAS_ONEDNN === '1' ? '1' : '0';
   const errors: string[] = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const) {
     if (!nativeBindingPath(pkg)) {
@@ -96,7 +100,7 @@ export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}
         if (forced === 'tensorflow') throw new Error(`BAYESNAS_BACKEND=tensorflow but the native engine cannot load: ${native}`);
         result = { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tensorflowVersion: null, gpu: false, degraded: true, reason: native };
       } else {
-        result = { backend: 'tensorflow', package: native.pkg, tensorflowVersion: native.version, gpu: native.gpu, degraded: false, reason: null };
+        result = { backend: 'tensorflow', package: native.pkg, tensorflowVersion: native.version, gpu: native.gpu, degraded: false, reason: null, onednn: process.env.TF_ENABLE_ONEDNN_OPTS === '1' };
       }
     }
     tf.env().set('PROD', true);   // silences tfjs-core's console adverts and notices; we print our own
