@@ -161,7 +161,36 @@ def read_state(search_dir: str | os.PathLike, round: int | None = None) -> dict:
         raise FileNotFoundError(f"{search_dir}: no state/round-<r>.arrow (the search has no completed round)")
     f = files[-1] if round is None else Path(search_dir) / "state" / f"round-{round}.arrow"
     cols, meta = read_table(f)
-    return {**cols, "round": int(f.stem.split("-")[1]), "metadata": meta}
+    if meta.get("kind") == "search-arch":
+        cols = arch_as_switch_table(cols)
+    return {**cols, "round": int(f.stem.split("-")[1]), "metadata": meta,
+            "value_label": "softmax(α)" if meta.get("kind") == "search-arch" else "γ"}
+
+
+def arch_as_switch_table(cols: dict) -> dict:
+    """A DARTS/SNAS round table (softmax(α) per cell type, edge and op, with none) in the layout of
+    a BayesNAS switch table: one "cell" per cell type (0 normal, 1 reduce), an "origin" row per edge
+    holding its largest non-none weight, and the ops' weights in the "gamma" column."""
+    out = {k: [] for k in ("cell_type", "cell", "edge", "node", "source", "op", "kind", "gamma")}
+
+    def push(i, kind, op, v):
+        for k in ("cell_type", "edge", "node", "source"):
+            out[k].append(cols[k][i])
+        out["cell"].append(0 if cols["cell_type"][i] == "normal" else 1)
+        out["kind"].append(kind)
+        out["op"].append(op)
+        out["gamma"].append(v)
+
+    best: dict = {}   # (cell type, edge) -> (largest non-none weight, a row of that edge)
+    for i in range(len(cols["op"])):
+        key, w = (cols["cell_type"][i], int(cols["edge"][i])), float(cols["weight"][i])
+        if cols["op"][i] != "none" and (key not in best or w > best[key][0]):
+            best[key] = (w, i)
+    for v, i in best.values():
+        push(i, "origin", "", v)
+    for i in range(len(cols["op"])):
+        push(i, "child", cols["op"][i], float(cols["weight"][i]))
+    return out
 
 
 _SRC = {0: "c_{k-2}", 1: "c_{k-1}"}
@@ -240,9 +269,10 @@ def plot_gamma(state: dict, out, value: str = "gamma"):
         ax.set_yticklabels(m["rows"], fontsize=7)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
+    label = state.get("value_label", value) if value == "gamma" else value
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.7, label=value)
-    fig.suptitle(f"{value} per operation and edge, round {state.get('round', '?')}", fontsize=10)
+        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.7, label=label)
+    fig.suptitle(f"{label} per operation and edge, round {state.get('round', '?')}", fontsize=10)
     p = _save(fig, out)
     plt.close(fig)
     return p

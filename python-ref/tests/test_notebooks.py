@@ -131,3 +131,29 @@ def test_a_notebook_runs_headless_on_the_folder(run):
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
     with pytest.raises(SystemExit):
         nb.main([str(run), "--only", "nope"])
+
+
+def test_a_darts_or_snas_round_table_reads_as_a_switch_table(tmp_path):
+    """Baseline runs store softmax(α) per cell type, edge and op (with none); the γ figure shows it
+    with each edge's largest non-none weight in the origin column."""
+    ops = ["sep_conv_3x3", "skip_connect", "none"]
+    rows = {"cell_type": [], "edge": [], "node": [], "source": [], "op": [], "alpha": [], "weight": []}
+    w = {("normal", 0): [0.2, 0.1, 0.7], ("normal", 1): [0.5, 0.3, 0.2], ("reduce", 0): [0.1, 0.6, 0.3]}
+    for (ct, e), ws in w.items():
+        for op, v in zip(ops, ws):
+            for k, x in zip(("cell_type", "edge", "node", "source", "op", "alpha", "weight"), (ct, e, 0, e, op, math.log(v), v)):
+                rows[k].append(x)
+    t = pa.table({k: pa.array(v, pa.int32() if k in ("edge", "node", "source") else None) for k, v in rows.items()})
+    t = t.replace_schema_metadata({"kind": "search-arch", "strategy": "darts", "round": "2"})
+    (tmp_path / "state").mkdir()
+    with pa.OSFile(str(tmp_path / "state" / "round-2.arrow"), "wb") as f, pa.ipc.new_file(f, t.schema) as wr:
+        wr.write_table(t)
+    state = nb.read_state(tmp_path)
+    assert state["value_label"] == "softmax(α)"
+    mats = {m["cell_type"]: m for m in nb.gamma_matrices(state)}
+    assert mats["normal"]["ops"] == ops
+    assert mats["normal"]["matrix"][0] == pytest.approx([0.2, 0.2, 0.1, 0.7])   # origin = best non-none
+    assert mats["normal"]["matrix"][1] == pytest.approx([0.5, 0.5, 0.3, 0.2])
+    assert mats["reduce"]["matrix"][0] == pytest.approx([0.6, 0.1, 0.6, 0.3])
+    p = nb.plot_gamma(state, tmp_path / "gamma.png")
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
