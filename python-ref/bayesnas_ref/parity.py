@@ -23,6 +23,20 @@ def _model(space_json: str, params: str, gate: str, in_channels: int, num_classe
     return model.train()
 
 
+def grad_rows(model, skip=("buffers",), prefix: str = "") -> list[TensorRow]:
+    """The gradient of every parameter (zeros where it has none) with TypeScript names and layouts,
+    named ``prefix + name``; parameter groups in ``skip`` are left out."""
+    rows = []
+    for m in param_mappings(model):
+        if m.group in skip:
+            continue
+        g = m.tensor.grad
+        g = torch.zeros_like(m.tensor) if g is None else g
+        t = m.to_ts(g.detach()).contiguous()
+        rows.append(TensorRow(f"{prefix}{m.ts_name}", tuple(t.shape), t.numpy().astype(np.float32).ravel(), m.group))
+    return rows
+
+
 def forward_backward(space_json: str, params: str, batch: str, out: str, gate: str = "output",
                      in_channels: int = 3, num_classes: int = 10) -> dict:
     """Logits, mean cross-entropy and the gradient of every weight and switch (training-mode BN),
@@ -35,13 +49,7 @@ def forward_backward(space_json: str, params: str, batch: str, out: str, gate: s
     loss.backward()
     rows = [TensorRow("logits", tuple(logits.shape), logits.detach().numpy().astype(np.float32).ravel()),
             TensorRow("loss", (1,), np.array([loss.item()], dtype=np.float32))]
-    for m in param_mappings(model):
-        if m.group == "buffers":
-            continue
-        g = m.tensor.grad
-        g = torch.zeros_like(m.tensor) if g is None else g
-        t = m.to_ts(g.detach()).contiguous()
-        rows.append(TensorRow(m.ts_name, tuple(t.shape), t.numpy().astype(np.float32).ravel(), m.group))
+    rows += grad_rows(model)
     write_tensor_file(out, rows, {"kind": "parity-grads"})
     return {"loss": loss.item(), "tensors": len(rows)}
 

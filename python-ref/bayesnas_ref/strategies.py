@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .parity import _model
-from .tsweights import TensorRow, param_mappings, read_batch, read_tensor_file, write_tensor_file
+from .parity import _model, grad_rows
+from .tsweights import TensorRow, read_batch, read_tensor_file, write_tensor_file
 
 CELL_TYPES = ("normal", "reduce")
 
@@ -99,12 +98,6 @@ def arch_step(strategy: str, space_json: str, params: str, batch: str, alphas: s
     opt.step()
     rows += [_row(f"alpha_{t}", alpha[t]) for t in CELL_TYPES]
     if strategy == "snas":
-        for m in param_mappings(model):
-            if m.group in ("buffers", "switches"):
-                continue
-            g = m.tensor.grad
-            g = torch.zeros_like(m.tensor) if g is None else g
-            t = m.to_ts(g.detach()).contiguous()
-            rows.append(TensorRow(f"grad {m.ts_name}", tuple(t.shape), t.numpy().astype(np.float32).ravel(), m.group))
+        rows += grad_rows(model, skip=("buffers", "switches"), prefix="grad ")
     write_tensor_file(out, rows, {"kind": f"{strategy}-step", "space": json.loads(space_json).get("name", "")})
     return {"loss": loss.item(), "tensors": len(rows)}

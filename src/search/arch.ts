@@ -76,11 +76,11 @@ export class ArchParams {
   readonly alpha: { normal: tf.Variable<tf.Rank.R2>; reduce: tf.Variable<tf.Rank.R2> };
   readonly adam: Adam;
   /** column of each space op in α */
-  private readonly columns: number[];
+  private readonly columns: tf.Tensor1D;
 
   constructor(readonly space: SpaceSpec, seed: number, adam: AdamOptions) {
     this.ops = archOps(space);
-    this.columns = space.ops.map((o) => this.ops.indexOf(o));
+    this.columns = tf.tensor1d(space.ops.map((o) => this.ops.indexOf(o)), 'int32');
     const rnd = seededRandom(seed);
     const id = instances++;
     const gauss = () => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());
@@ -116,13 +116,12 @@ export class ArchParams {
   /** The supernet context that reads its switches from architecture weights `w`. */
   switchesFrom(w: ArchWeights): NonNullable<SupernetCtx['switches']> {
     const cache = new Map<CellType, { origin: tf.Tensor1D; child: tf.Tensor2D }>();
-    const cols = tf.tensor1d(this.columns, 'int32');
     return (cell: CellInfo) => {
       const kind: CellType = cell.reduction ? 'reduce' : 'normal';
       let s = cache.get(kind);
       if (!s) {
         const ww = w[kind];
-        s = { origin: tf.ones([ww.shape[0]]) as tf.Tensor1D, child: tf.gather(ww, cols, 1) as tf.Tensor2D };
+        s = { origin: tf.ones([ww.shape[0]]) as tf.Tensor1D, child: tf.gather(ww, this.columns, 1) as tf.Tensor2D };
         cache.set(kind, s);
       }
       return s;
@@ -139,7 +138,7 @@ export class ArchParams {
   }
 
   dispose(): void {
-    tf.dispose(this.vars);
+    tf.dispose([...this.vars, this.columns]);
     this.adam.dispose();
   }
 }

@@ -140,7 +140,7 @@ export interface SearchStrategy {
   /** one search epoch (0-based `epoch` in the LR schedule, 1-based `round`) */
   searchEpoch(epoch: number, round: number, events: SearchEvents): Promise<EpochMetrics>;
   /** the work after a search epoch; fills the rest of the round's result */
-  afterEpoch(round: number, m: EpochMetrics, events: SearchEvents): Promise<Omit<RoundResult, 'round' | 'epoch'>>;
+  afterEpoch(round: number, events: SearchEvents): Promise<Omit<RoundResult, 'round' | 'epoch'>>;
   /** JSON-able state kept in the checkpoint */
   state(): Record<string, unknown>;
   restore(state: Record<string, unknown>): void;
@@ -179,7 +179,7 @@ export function bayesnasStrategy(cfg: SearchConfig, s: TrainingSession): SearchS
       await events.afterPhase?.('switch', (performance.now() - te) / 1000, epoch);
       return m;
     },
-    async afterEpoch(round, _m, events) {
+    async afterEpoch(round, events) {
       events.onPhase?.(`round ${round}: switch Hessian over ${cfg.hessian.batches} batches`);
       const t0 = performance.now();
       const list = [];
@@ -252,7 +252,7 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
     for (let epoch = Math.max(nextEpoch, cfg.warmupEpochs); epoch < cfg.warmupEpochs + cfg.rounds; epoch++) {
       const round = epoch - cfg.warmupEpochs + 1;
       const m = await strategy.searchEpoch(epoch, round, events);
-      const r: RoundResult = { round, epoch: m, ...(await strategy.afterEpoch(round, m, events)) };
+      const r: RoundResult = { round, epoch: m, ...(await strategy.afterEpoch(round, events)) };
       rounds.push(r);
       s.log({ type: 'round', strategy: strategy.name, ...r });
       await s.save(epoch, { ...strategy.state(), round });

@@ -140,7 +140,7 @@ async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<
 export type Omega = { origin: Map<string, tf.Tensor>; child: Map<string, tf.Tensor> };
 
 /**
- * What a search strategy adds to an `arch` epoch (src/search/strategies.ts): the switches the
+ * What a search strategy adds to an `arch` epoch (src/search/baselines.ts): the switches the
  * forward reads (called inside each step's tidy), extra variables trained by the same loss gradient
  * (SNAS's α), and a step run before each weight step (DARTS's α step on the other split).
  */
