@@ -49,13 +49,12 @@ export async function run(argv: string[]): Promise<number> {
   const ops: string[] = baseline ? archOps(space) : space.ops;
   const O = ops.length;
   const gam = { normal: { origin: [] as number[], child: [] as number[], cell: -1 }, reduce: { origin: [] as number[], child: [] as number[], cell: -1 } };
-  for (let i = 0; baseline && i < t.numRows; i++) {
+  for (let i = 0; i < t.numRows; i++) {
     const kind = col('cell_type').get(i) as 'normal' | 'reduce';
-    gam[kind].child[(col('edge').get(i) as number) * O + ops.indexOf(col('op').get(i) as string)] = col('weight').get(i) as number;
-  }
-  if (baseline) for (const kind of ['normal', 'reduce'] as const) gam[kind].origin = edgeStrength(gam[kind].child, space.edges[kind].length, ops);
-  for (let i = 0; !baseline && i < t.numRows; i++) {
-    const kind = col('cell_type').get(i) as 'normal' | 'reduce';
+    if (baseline) {
+      gam[kind].child[(col('edge').get(i) as number) * O + ops.indexOf(col('op').get(i) as string)] = col('weight').get(i) as number;
+      continue;
+    }
     const cell = col('cell').get(i) as number;
     const g = gam[kind];
     if (g.cell === -1) g.cell = cell;
@@ -64,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     if (col('kind').get(i) === 'origin') g.origin[edge] = v;
     else g.child[edge * O + ops.indexOf(op)] = v;
   }
+  if (baseline) for (const kind of ['normal', 'reduce'] as const) gam[kind].origin = edgeStrength(gam[kind].child, space.edges[kind].length, ops);
   const opts = {
     mode: choiceFlag(values, 'mode', ['bayesnas', 'darts'] as const, baseline ? 'darts' : 'bayesnas'), tauEdge: numFlag(values, 'tau-edge', cfg.derive?.tauEdge ?? 0.1, 0),
     tauOp: numFlag(values, 'tau-op', cfg.derive?.tauOp ?? 0.1, 0), relative: !values.absolute, onDead: choiceFlag(values, 'on-dead', ['reattach', 'shrink'] as const, 'reattach'),

@@ -91,19 +91,20 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     cfg = searchConfigFromFlags(values);
     const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-    runDir = path.resolve(String(values.out ?? values['run-dir'] ?? path.join(PROJECT_ROOT, 'runs', `${stamp}-search-${cfg.strategy === undefined || cfg.strategy === 'bayesnas' ? '' : `${cfg.strategy}-`}${cfg.space.name}-${cfg.dataset}`)));
+    runDir = path.resolve(String(values.out ?? values['run-dir'] ?? path.join(PROJECT_ROOT, 'runs', `${stamp}-search-${cfg.strategy === 'bayesnas' ? '' : `${cfg.strategy}-`}${cfg.space.name}-${cfg.dataset}`)));
     if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--run-dir ${runDir} already holds a run (use --resume to continue it, or another folder)`);
   }
+  const strategy = cfg.strategy ?? 'bayesnas';   // configs of runs made before --strategy existed have none
   const quiet = !!values.json;
   const say = (m: string) => { if (!quiet) process.stderr.write(`${m}\n`); };
-  say(`search (${cfg.strategy ?? 'bayesnas'}): space ${cfg.space.name} (C=${cfg.space.C}, ${cfg.space.layers} cells, gate ${cfg.space.gate}) on ${cfg.dataset}, λ ${cfg.lambdaOrigin}/${cfg.lambdaChild}, ${cfg.rounds} round(s), backend ${engine.backend}, run folder ${runDir}`);
+  say(`search (${strategy}): space ${cfg.space.name} (C=${cfg.space.C}, ${cfg.space.layers} cells, gate ${cfg.space.gate}) on ${cfg.dataset}, λ ${cfg.lambdaOrigin}/${cfg.lambdaChild}, ${cfg.rounds} round(s), backend ${engine.backend}, run folder ${runDir}`);
   let bar: Progress | null = null;
   const r = await runSearch(cfg, runDir, {
     onEpochStart: (e, phase, steps) => { bar = progress(`epoch ${e + 1} ${phase.padEnd(6)}`, steps, { quiet, fields: ['loss', 'acc', 'img_s'] }); },
     onStep: (step, m) => bar?.update(step, { loss: m.loss.toFixed(4), acc: m.acc.toFixed(3), img_s: m.imagesPerSecond.toFixed(0) }),
     onEpochEnd: (m) => { bar?.stop(); say(`epoch ${m.epoch} (${m.phase}): train loss ${m.trainLoss.toFixed(4)} acc ${m.trainAcc.toFixed(3)} | val loss ${m.valLoss.toFixed(4)} acc ${m.valAcc.toFixed(3)} | ${m.seconds.toFixed(0)} s`); },
     onPhase: say,
-    onRound: (x) => say((cfg.strategy ?? 'bayesnas') === 'bayesnas'
+    onRound: (x) => say(strategy === 'bayesnas'
       ? `round ${x.round}: Hessian ${x.hessianSeconds.toFixed(1)} s; γ(normal edges) ${x.gammaNormal.map((v) => v.toExponential(1)).join(' ')}; pruned ${x.pruned}`
       : `search epoch ${x.round}: architecture steps ${x.archSeconds.toFixed(1)} s${x.temperature !== undefined ? `, τ ${x.temperature.toFixed(3)}` : ''}; largest op weight per normal edge ${x.gammaNormal.map((v) => v.toFixed(3)).join(' ')}`),
   }, resume);

@@ -10,7 +10,7 @@
 //     instead of tfjs-core's step+mul composition); other backends keep the stock gradient.
 //   * Multiply: tfjs-core's gradient casts both operands to float32 even when they are (one kernel each).
 //   * MaxPool: on the tensorflow backend, an argmax scatter instead of TensorFlow's slow MaxPoolGrad.
-//   * Conv2D 1x1 stride 1: on the tensorflow backend, the filter gradient is one MatMul.
+//   * Conv2D 1x1 stride 1: on the tensorflow backend, the filter gradient is one Einsum (a matrix product).
 //   * DepthwiseConv2dNative: on the tensorflow backend, the filter gradient picks TensorFlow's oneDNN
 //     or Eigen kernel by shape (see depthwiseFilterGrad).
 // `batchNorm` without scale/offset is handled by our own batch-norm op (ops.ts), which always passes both.
