@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
-import { bayesnas, flags, mdTable, ROOT, say, secs, VENV_PYTHON, writeSummary } from './repro-common.mjs';
+import { bayesnas, countOps, flags, mdTable, ROOT, say, secs, VENV_PYTHON, writeSummary } from './repro-common.mjs';
 
 const SETTINGS = {
   // search: space, C, cells, warm-up/search/val images, batch, search epochs; retrain: cells, channels, epochs, train/test images
@@ -86,7 +86,11 @@ async function step(name, argv) {
 
 const paramFree = (cell) => cell.nodes.flat().filter((e) => PARAM_FREE.has(e.op)).length;
 const skips = (cell) => cell.nodes.flat().filter((e) => e.op === 'skip_connect').length;
-const opsOf = (cell) => cell.nodes.flat().length;
+/** Op counts of a genotype's cells: all ops, skip_connect, parameter-free (the collapse guard). */
+function cellStats(g) {
+  const [opsNormal, opsReduce] = countOps(g);
+  return { opsNormal, opsReduce, skipNormal: skips(g.normal), skipReduce: skips(g.reduce), paramFreeNormal: paramFree(g.normal), paramFreeReduce: paramFree(g.reduce) };
+}
 
 function retrainArgs(seed, runDir) {
   return ['--dataset', dataset, '--layers', String(S.rLayers), '--channels', String(S.rChannels), '--epochs', String(S.rEpochs),
@@ -111,8 +115,7 @@ try {
         method: strategy, source: 'searched', seed, searchSeconds: search.seconds, archSeconds: sj.rounds.reduce((a, r) => a + r.archSeconds, 0),
         searchEpochSeconds: sj.rounds.reduce((a, r) => a + r.epoch.seconds, 0), supernetValAcc: sj.rounds.at(-1)?.epoch.valAcc ?? NaN,
         params: tj.params, testAcc: tj.testAcc, trainSeconds: train.seconds,
-        opsNormal: opsOf(g.normal), opsReduce: opsOf(g.reduce), skipNormal: skips(g.normal), skipReduce: skips(g.reduce),
-        paramFreeNormal: paramFree(g.normal), paramFreeReduce: paramFree(g.reduce), genotype: fs.readFileSync(path.join(searchDir, 'genotype.txt'), 'utf8').trim(),
+        ...cellStats(g), genotype: fs.readFileSync(path.join(searchDir, 'genotype.txt'), 'utf8').trim(),
       });
     }
   }
@@ -125,8 +128,7 @@ try {
       rows.push({
         method: name, source: 'published', seed, searchSeconds: NaN, archSeconds: NaN, searchEpochSeconds: NaN, supernetValAcc: NaN,
         params: tj.params, testAcc: tj.testAcc, trainSeconds: train.seconds,
-        opsNormal: opsOf(g.normal), opsReduce: opsOf(g.reduce), skipNormal: skips(g.normal), skipReduce: skips(g.reduce),
-        paramFreeNormal: paramFree(g.normal), paramFreeReduce: paramFree(g.reduce), genotype: '',
+        ...cellStats(g), genotype: '',
       });
     }
   }
