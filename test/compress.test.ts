@@ -8,7 +8,7 @@ import { CompressNet, type Grouping } from '../src/compress/model.js';
 import { checkModelSpec, LENET_5, type ModelSpec } from '../src/compress/spec.js';
 import { pruneByGamma, updateGroups, weightHessians } from '../src/compress/bayes.js';
 import { loadModel, saveModel, toLayersModel } from '../src/compress/export.js';
-import { compress, DEFAULT_COMPRESS } from '../src/compress/run.js';
+import { compress, DEFAULT_COMPRESS, finalLrAt, Trainer } from '../src/compress/run.js';
 import type { Split } from '../src/data/index.js';
 import { randomArray, relErr } from './helpers/numeric.js';
 
@@ -230,6 +230,31 @@ test('a synthetic task with known irrelevant inputs is pruned to the relevant in
   t.true(s.final.testError < 0.05, `test error ${s.final.testError}`);
 });
 
+test('weight decay adds lr·wd·w to the first SGD step; the cosine final schedule runs from the final lr to 0', (t) => {
+  const m = spec([{ type: 'flatten' }, { type: 'dense', units: 5 }, { type: 'dense', units: 3 }]);
+  const x = tf.tensor4d(randomArray(8 * 6, 11), [8, 2, 3, 1]), y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
+  const after = (wd: number) => {
+    const net = new CompressNet(m, { grouping: 'neuron', input: [2, 3, 1], classes: 3, seed: 3 });
+    const w0 = net.layers[0].W.dataSync().slice();
+    const tr = new Trainer(net, 0.1, 'prox', 'sgd', wd);
+    tr.step(x, y, 0);
+    const w1 = net.layers[0].W.dataSync().slice();
+    tr.dispose(); net.dispose();
+    return { w0, w1 };
+  };
+  const a = after(0), b = after(0.5);
+  t.deepEqual(a.w0, b.w0);
+  let worst = 0;
+  for (let j = 0; j < a.w0.length; j++) worst = Math.max(worst, Math.abs((a.w1[j] - b.w1[j]) - 0.1 * 0.5 * a.w0[j]));
+  t.true(worst < 1e-6, `max deviation ${worst}`);
+  t.true(a.w0.some((v, j) => Math.abs(a.w1[j] - b.w1[j]) > 1e-4));
+  x.dispose(); y.dispose();
+  t.is(finalLrAt('constant', 0.01, 7, 10), 0.01);
+  t.is(finalLrAt('cosine', 0.01, 0, 10), 0.01);
+  t.true(Math.abs(finalLrAt('cosine', 0.01, 5, 10) - 0.005) < 1e-12);
+  t.true(finalLrAt('cosine', 0.01, 9, 10) > 0 && finalLrAt('cosine', 0.01, 9, 10) < 0.0003);
+});
+
 test('LeNet-5 preset has 430,500 weights (431,080 parameters) and the Louizos unit counts 20-50-800-500', (t) => {
   const net = new CompressNet(LENET_5, { grouping: 'neuron', input: [28, 28, 1], classes: 10 });
   t.is(net.counts().totalWeights, 430500);
@@ -255,7 +280,8 @@ test('bayesnas compress on a slice of MNIST writes the run folder: γ per group 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-run-'));
   const out = path.join(dir, 'run');
   const code = await run(['--model', 'lenet-300-100', '--rounds', '2', '--epochs', '1', '--finetune-epochs', '0', '--lambda', '0.05',
-    '--train-size', '600', '--test-size', '200', '--hessian-batches', '2', '--hessian-batch', '100', '--out', out, '--json']);
+    '--train-size', '600', '--test-size', '200', '--hessian-batches', '2', '--hessian-batch', '100', '--out', out, '--json',
+    '--weight-decay', '1e-4', '--final-epochs', '1', '--final-lr', '0.02', '--final-schedule', 'cosine']);
   t.is(code, 0);
   for (const f of ['config.json', 'metrics.csv', 'metrics.arrow', 'gamma/round-1.arrow', 'gamma/round-2.arrow', 'summary.json', 'architecture.txt', 'model/model.json', 'model/weights.bin']) {
     t.true(fs.existsSync(path.join(out, f)), f);
@@ -263,10 +289,12 @@ test('bayesnas compress on a slice of MNIST writes the run folder: γ per group 
   const g = tableFromIPC(fs.readFileSync(path.join(out, 'gamma', 'round-1.arrow')));
   t.is(g.numRows, 784 + 300 + 100);                      // one row per group of the neuron grouping
   const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
-  t.is(s.rounds.length, 2);
+  t.is(s.rounds.length, 3);                             // 2 rounds + the final epochs
   t.true(s.final.weights < 266200);
+  const { config } = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  t.like(config, { weightDecay: 1e-4, finalEpochs: 1, finalLr: 0.02, finalSchedule: 'cosine' });
   t.is(s.exported.testErrorReloaded, s.final.testError);
   t.true(s.exported.maxLogitDiff < 1e-4);
-  t.is(fs.readFileSync(path.join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 3);
+  t.is(fs.readFileSync(path.join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 4);
   fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -37,13 +37,16 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --rounds K          rounds of train → Hessian → update → prune → fine-tune   [${D.rounds}]
   --epochs E          penalised epochs per round   [${D.epochs}]
   --finetune-epochs F unpenalised epochs after each prune   [${D.finetuneEpochs}]
-  --final-epochs E    unpenalised epochs at lr/10 after the last round (reported as round K+1)   [${D.finalEpochs}]
+  --final-epochs E    unpenalised epochs after the last round (reported as round K+1)   [${D.finalEpochs}]
+  --final-lr X        their learning rate   [lr/10]
+  --final-schedule constant|cosine   keep --final-lr, or decay it per step to 0 by a half cosine   [constant]
+  --weight-decay W    L2 weight decay on every weight and bias, added to the data gradient   [0]
   --threshold T       prune groups with γ < T   [${D.threshold}]
   --batch N           batch size   [${D.batch}]
   --optimizer sgd|adam  SGD with momentum 0.9, or Adam   [${D.optimizer}]
   --lr X              learning rate   [${D.lr}]
-  --penalty prox|loss prox: Adam on the data term, then the penalty's proximal step (whole groups become
-                      exactly zero); loss: the penalty inside Adam's loss   [${D.penalty}]
+  --penalty prox|loss prox: the optimiser's step on the data term, then the penalty's proximal step
+                      (whole groups become exactly zero); loss: the penalty inside the optimiser's loss   [${D.penalty}]
   --hessian-batches M / --hessian-batch N   training batches for the Hessian   [${D.hessianBatches} / ${D.hessianBatch}]
   --normalize unit|dataset   inputs as pixel/255 (a blank background is exactly 0, so unused pixels get
                       no gradient and can be pruned) or the dataset's mean/std   [unit]
@@ -64,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
     repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
@@ -89,7 +92,10 @@ export async function run(argv: string[]): Promise<number> {
     penalty: choiceFlag(values, 'penalty', ['prox', 'loss'] as const, D.penalty),
     optimizer: choiceFlag(values, 'optimizer', ['sgd', 'adam'] as const, D.optimizer),
     finalEpochs: intFlag(values, 'final-epochs', D.finalEpochs, 0),
+    finalSchedule: choiceFlag(values, 'final-schedule', ['constant', 'cosine'] as const, 'constant'),
+    weightDecay: numFlag(values, 'weight-decay', 0, 0),
   };
+  if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
   const engine = await initEngine();
   const data = loadDataset(dataset);
   const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);

@@ -36,8 +36,14 @@ export interface CompressConfig {
   /** how the penalty is optimised: proximal step after Adam (exact zeros) or inside Adam's loss */
   penalty: PenaltyMode;
   optimizer: OptimizerName;
-  /** unpenalised epochs after the last round, at lr/10 (reported as round K+1) */
+  /** unpenalised epochs after the last round (reported as round K+1) */
   finalEpochs: number;
+  /** learning rate of the final epochs (default lr/10) */
+  finalLr?: number;
+  /** 'constant' keeps finalLr; 'cosine' decays it per step to 0 over the final epochs */
+  finalSchedule?: FinalSchedule;
+  /** L2 weight decay added to the data gradient of every weight and bias (PyTorch's coupled form), every epoch */
+  weightDecay?: number;
   /** input normalisation, recorded in config.json ('unit' = pixel/255) */
   normalize?: 'unit' | 'dataset';
 }
@@ -92,18 +98,29 @@ export type PenaltyMode = 'prox' | 'loss';
 
 export type OptimizerName = 'sgd' | 'adam';
 
+export type FinalSchedule = 'constant' | 'cosine';
+
+/** Learning rate of final step `t` of `T` (0-based): constant, or a half cosine from `lr` down to 0. */
+export function finalLrAt(schedule: FinalSchedule, lr: number, t: number, T: number): number {
+  return schedule === 'cosine' ? 0.5 * lr * (1 + Math.cos((Math.PI * t) / Math.max(1, T))) : lr;
+}
+
 export class Trainer {
   private readonly adam: tf.Optimizer | null = null;
   private readonly sgd: Sgd | null = null;
-  constructor(readonly net: CompressNet, readonly lr: number, readonly penaltyMode: PenaltyMode = 'prox', optimizer: OptimizerName = 'sgd') {
+  private lrNow: number;
+  constructor(readonly net: CompressNet, readonly lr: number, readonly penaltyMode: PenaltyMode = 'prox', optimizer: OptimizerName = 'sgd',
+    readonly weightDecay = 0) {
+    this.lrNow = lr;
     if (optimizer === 'adam') this.adam = tf.train.adam(lr);
-    else this.sgd = new Sgd(net.variables(), { lr, momentum: 0.9 });
+    else this.sgd = new Sgd(net.variables(), { lr, momentum: 0.9, weightDecay });
   }
   /**
    * One step on the mean cross-entropy with the group penalty λ Σ ω_g ||W_g||₂ (λ > 0): 'prox' = an
    * optimiser step (SGD with momentum 0.9, or Adam) on the data term, then the penalty's proximal step
-   * with step size lr (exact zeros); 'loss' = the penalty inside the optimiser's loss. Returns the data
-   * loss (plus the penalty in 'loss' mode).
+   * with step size lr (exact zeros); 'loss' = the penalty inside the optimiser's loss. Weight decay is
+   * added to the gradients before the optimiser (inside Sgd; by hand for Adam). Returns the data loss
+   * (plus the penalty in 'loss' mode).
    */
   step(x: tf.Tensor, y: tf.Tensor1D, lambda: number): number {
     const v = tf.tidy(() => {
@@ -113,13 +130,21 @@ export class Trainer {
         const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(y, classes), this.net.forward(x)) as tf.Scalar;
         return inLoss ? tf.add(ce, this.net.penalty(lambda)) as tf.Scalar : ce;
       }, this.net.variables());
-      if (this.adam) this.adam.applyGradients(grads); else this.sgd!.apply(grads);
+      if (this.adam) {
+        const wd = this.weightDecay;
+        const vars = new Map(this.net.variables().map((w) => [w.name, w]));
+        this.adam.applyGradients(wd ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(g, tf.mul(vars.get(k)!, wd))])) : grads);
+      } else this.sgd!.apply(grads);
       return value.dataSync()[0];
     });
-    if (lambda > 0 && this.penaltyMode === 'prox') this.net.proxStep(lambda, this.lr);
+    if (lambda > 0 && this.penaltyMode === 'prox') this.net.proxStep(lambda, this.lrNow);
     return v;
   }
-  setLr(lr: number): void { if (this.adam) (this.adam as unknown as { learningRate: number }).learningRate = lr; else this.sgd!.lr = lr; }
+  /** Sets the learning rate of the optimiser and of the proximal step. */
+  setLr(lr: number): void {
+    this.lrNow = lr;
+    if (this.adam) (this.adam as unknown as { learningRate: number }).learningRate = lr; else this.sgd!.lr = lr;
+  }
   dispose(): void { this.adam?.dispose(); this.sgd?.dispose(); }
 }
 
@@ -150,7 +175,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   const t0 = performance.now();
   const { train, test } = data;
   const net = new CompressNet(cfg.model, { grouping: cfg.grouping, seed: cfg.seed, input: [train.height, train.width, train.channels], classes: data.classes });
-  const trainer = new Trainer(net, cfg.lr, cfg.penalty, cfg.optimizer);
+  const trainer = new Trainer(net, cfg.lr, cfg.penalty, cfg.optimizer, cfg.weightDecay ?? 0);
   if (runDir) {
     fs.mkdirSync(runDir, { recursive: true });
     let engine: unknown = null;
@@ -161,11 +186,12 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   const initial = { architecture: net.fullArchitecture(), weights: c0.weights, biases: c0.biases };
   const rounds: RoundMetrics[] = [];
   let epochCounter = 0;
-  const epoch = (round: number, phase: 'train' | 'finetune', lambda: number): number => {
-    const steps = countBatches(train.n, cfg.batch, true);
+  const steps = countBatches(train.n, cfg.batch, true);
+  const epoch = (round: number, phase: 'train' | 'finetune', lambda: number, lrAt?: (step: number) => number): number => {
     ev.onPhase?.(round, phase, steps);
     let sum = 0, n = 0;
     for (const b of batches(train, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch: epochCounter, dropLast: true, normalization: data.normalization })) {
+      if (lrAt) trainer.setLr(lrAt(n));
       const l = trainer.step(b.x, b.y, lambda);
       b.x.dispose(); b.y.dispose();
       sum += l; n++;
@@ -210,9 +236,9 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   }
   if (cfg.finalEpochs > 0) {
     const tr = performance.now();
-    trainer.setLr(cfg.lr / 10);
+    const lr = cfg.finalLr ?? cfg.lr / 10, total = cfg.finalEpochs * steps;
     let trainLoss = NaN;
-    for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0);
+    for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0, (i) => finalLrAt(cfg.finalSchedule ?? 'constant', lr, e * steps + i, total));
     const c = net.counts();
     const m: RoundMetrics = {
       round: cfg.rounds + 1, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
