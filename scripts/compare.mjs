@@ -72,14 +72,26 @@ fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
 const t0 = performance.now();
 say(`compare (${o.setting}, ${dataset}, ${seeds} seed(s); strategies ${strategies.join(', ')}; published ${published.join(', ') || 'none'}) -> ${dir}`);
 
-/** A step's JSON result, reused when a previous invocation with this --out finished it. */
+/**
+ * A step's JSON result, reused when a previous invocation with this --out finished it. A run folder
+ * that an interrupted invocation left with a checkpoint is continued with `--resume` (its wall time
+ * then adds the earlier invocation's time up to that checkpoint); one without a checkpoint starts again.
+ */
 async function step(name, argv) {
   const done = path.join(dir, 'logs', `${name}.done.json`);
   if (fs.existsSync(done)) { say(`[${name}] done before, reused`); return JSON.parse(fs.readFileSync(done, 'utf8')); }
-  // a run folder left by an interrupted invocation is started again
-  const i = argv.indexOf('--run-dir');
-  if (i >= 0) fs.rmSync(argv[i + 1], { recursive: true, force: true });
-  const r = await bayesnas(dir, name, argv);
+  const runDir = argv[argv.indexOf('--run-dir') + 1];
+  const state = path.join(runDir, 'checkpoint', 'state.json'), config = path.join(runDir, 'config.json');
+  let r;
+  if (fs.existsSync(state) && fs.existsSync(config)) {
+    const earlier = (Date.parse(JSON.parse(fs.readFileSync(state, 'utf8')).savedAt) - Date.parse(JSON.parse(fs.readFileSync(config, 'utf8')).createdAt)) / 1000;
+    say(`[${name}] continuing the interrupted run in ${runDir}`);
+    r = await bayesnas(dir, name, [argv[0], '--resume', runDir]);
+    r = { ...r, seconds: r.seconds + (Number.isFinite(earlier) ? earlier : 0), resumed: true };
+  } else {
+    fs.rmSync(runDir, { recursive: true, force: true });
+    r = await bayesnas(dir, name, argv);
+  }
   fs.writeFileSync(done, JSON.stringify(r));
   return r;
 }

@@ -41,6 +41,14 @@ test('compare (tiny): per-run Arrow rows, a Markdown table with the collapse gua
   t.is(again.exitCode, 0, String(again.stderr).slice(-2000));
   t.is((String(again.stderr).match(/done before, reused/g) ?? []).length, 5);
   t.deepEqual(JSON.parse(again.stdout).runs.map((x: { testAcc: number }) => x.testAcc), s.runs.map((x: { testAcc: number }) => x.testAcc));
+  // steps whose invocation died after the run's last checkpoint: continued with --resume, same rows
+  for (const f of ['search-snas-seed0', 'train-snas-seed0']) fs.rmSync(path.join(dir, 'logs', `${f}.done.json`));
+  const third = await execa(process.execPath, args, { reject: false });
+  t.is(third.exitCode, 0, String(third.stderr).slice(-2000));
+  t.is((String(third.stderr).match(/continuing the interrupted run/g) ?? []).length, 2);
+  const keys = ['testAcc', 'params', 'supernetValAcc', 'archSeconds', 'searchEpochSeconds', 'genotype'] as const;
+  const pick = (x: Record<string, unknown>) => keys.map((k) => x[k]);
+  t.deepEqual(JSON.parse(third.stdout).runs.map(pick), s.runs.map(pick));
   fs.rmSync(path.dirname(dir), { recursive: true });
 });
 

@@ -226,6 +226,31 @@ export function bayesnasStrategy(cfg: SearchConfig, s: TrainingSession): SearchS
   };
 }
 
+/**
+ * The warm-up epochs and rounds that a resumed run finished before its last checkpoint, read back from
+ * metrics.jsonl (the last entry per epoch and round wins: work after a checkpoint is redone on resume,
+ * so an interrupted epoch may have been logged before).
+ */
+export function priorResults(runDir: string, epochDone: number, warmupEpochs: number): { warmup: EpochMetrics[]; rounds: RoundResult[] } {
+  const file = path.join(runDir, 'metrics.jsonl');
+  const warmup = new Map<number, EpochMetrics>(), rounds = new Map<number, RoundResult>();
+  const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n') : [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let o: Record<string, unknown>;
+    try { o = JSON.parse(line); } catch { throw new Error(`${file}: line ${i + 1} is not JSON`); }
+    if (o.type === 'epoch' && o.phase === 'warmup' && typeof o.epoch === 'number' && o.epoch <= Math.min(epochDone + 1, warmupEpochs)) {
+      const { type: _t, ...m } = o;
+      warmup.set(o.epoch, m as unknown as EpochMetrics);
+    } else if (o.type === 'round' && typeof o.round === 'number' && o.round <= epochDone + 1 - warmupEpochs) {
+      const { type: _t, strategy: _s, ...r } = o;
+      rounds.set(o.round, r as unknown as RoundResult);
+    }
+  });
+  const sorted = <T>(m: Map<number, T>) => [...m.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+  return { warmup: sorted(warmup), rounds: sorted(rounds) };
+}
+
 export async function runSearch(cfg: SearchConfig, runDir: string, events: SearchEvents = {}, resume = false): Promise<SearchResult> {
   const s = new TrainingSession({ ...cfg, switchEpochs: cfg.rounds }, runDir);
   const strategyName = cfg.strategy ?? 'bayesnas';
@@ -238,6 +263,9 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
       const st = await s.restore();
       nextEpoch = st.epochDone + 1;
       strategy.restore(st);
+      const prior = priorResults(runDir, st.epochDone, cfg.warmupEpochs);
+      warmup.push(...prior.warmup);
+      rounds.push(...prior.rounds);
     } else {
       s.start('search');
     }
