@@ -298,3 +298,38 @@ test('bayesnas compress on a slice of MNIST writes the run folder: γ per group 
   t.is(fs.readFileSync(path.join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, 4);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('a compression run interrupted after round 1 resumes from its checkpoint to the same result; a finished run branches its final epochs', async (t) => {
+  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
+  const { LENET_300_100 } = await import('../src/compress/spec.js');
+  const { run } = await import('../src/cli/compress.js');
+  const mnist = loadDataset('mnist');
+  const data = { train: headOf(mnist.train, 600), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+  const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', lambda: 0.05, rounds: 2, epochs: 1, finetuneEpochs: 1, hessianBatches: 2, hessianBatch: 100, threshold: 0.05 };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-resume-'));
+  const [a, b, c] = ['a', 'b', 'c'].map((x) => path.join(root, x));
+  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
+  const full = await compress(cfg, data, a);
+  for (const f of ['params.arrow', 'masks.arrow', 'groups.arrow', 'state.json']) t.true(fs.existsSync(path.join(a, 'checkpoint', f)), f);
+  await t.throwsAsync(compress(cfg, data, b, { onRound: (m) => { if (m.round === 1) throw new Error('interrupted'); } }), { message: 'interrupted' });
+  t.false(fs.existsSync(path.join(b, 'summary.json')));
+  const resumed = await compress(cfg, data, b, {}, { resumeFrom: b });
+  t.deepEqual(strip(resumed.rounds as never), strip(full.rounds as never));
+  t.is(resumed.exported!.testErrorReloaded, full.exported!.testErrorReloaded);
+  t.is(fs.readFileSync(path.join(b, 'metrics.csv'), 'utf8').trim().split('\n').length, 3);
+  // a finished run: in place is refused, other flags are refused, --out branches the final epochs
+  const log = console.log;
+  console.log = () => {};
+  try {
+    await t.throwsAsync(run(['--resume', a]), { message: /is a finished run; give --out NEW/ });
+    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
+    t.is(await run(['--resume', a, '--out', c, '--final-epochs', '1', '--final-schedule', 'cosine', '--json']), 0);
+  } finally { console.log = log; }
+  const branched = JSON.parse(fs.readFileSync(path.join(c, 'summary.json'), 'utf8'));
+  t.deepEqual(strip(branched.rounds.slice(0, 2)), strip(full.rounds as never));
+  t.is(branched.rounds.length, 3);
+  const conf = JSON.parse(fs.readFileSync(path.join(c, 'config.json'), 'utf8'));
+  t.like(conf, { resumedFrom: a, roundsFrom: 2, config: { finalEpochs: 1, finalSchedule: 'cosine', lambda: 0.05 } });
+  t.true(fs.existsSync(path.join(c, 'gamma', 'round-2.arrow')));
+  fs.rmSync(root, { recursive: true, force: true });
+});

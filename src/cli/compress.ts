@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { initEngine } from '../engine/index.js';
-import { DATASET_NAMES, headOf, loadDataset, UNIT_SCALE, type DatasetName } from '../data/index.js';
+import { DATASET_NAMES, headOf, loadDataset, UNIT_SCALE, type DatasetName, type Split } from '../data/index.js';
 import { GROUPINGS } from '../compress/model.js';
 import { loadModelSpec } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
@@ -53,6 +53,11 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --train-size N / --test-size N   use the first N samples (0 = all)   [0]
   --seed S            [${D.seed}]
   --out DIR           run folder   [runs/<date>-compress-<model>-<dataset>]
+  --resume DIR        continue the run in DIR after its last finished round (a checkpoint is written after
+                      every round with --optimizer sgd; the final epochs run again from the last round).
+                      The run's own settings apply; --final-epochs, --final-lr and --final-schedule may
+                      be changed, and with --out NEW the rounds are kept in DIR and the final epochs
+                      branch into NEW (a finished run can only be branched)
   --json              print the summary as JSON
 
 Bench options (--bench): one compression round on random MNIST-shaped data, tfjs and PyTorch
@@ -67,11 +72,12 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, resume: { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
     repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
   if (values.bench) return bench(values);
+  if (values.resume !== undefined) return resume(values);
   if (!values.model) throw new UsageError('give --model lenet-300-100|lenet-5|FILE');
   let model;
   try { model = loadModelSpec(String(values.model)); } catch (e) { throw new UsageError((e as Error).message); }
@@ -96,32 +102,61 @@ export async function run(argv: string[]): Promise<number> {
     weightDecay: numFlag(values, 'weight-decay', 0, 0),
   };
   if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
-  const engine = await initEngine();
+  await initEngine();
   const data = loadDataset(dataset);
   const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);
   const train = trainSize ? headOf(data.train, trainSize) : data.train;
   const test = testSize ? headOf(data.test, testSize) : data.test;
   const runDir = path.resolve(String(values.out ?? path.join('runs', `${stamp()}-compress-${model.name}-${dataset}`)));
   if (fs.existsSync(path.join(runDir, 'summary.json'))) throw new UsageError(`--out: ${runDir} already holds a finished run`);
-  const quiet = !!values.json;
-  if (!quiet) console.error(`compress ${model.name} on ${dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}`);
-  let bar: Progress | null = null;
-  let elapsed = 0;
   const normalize = choiceFlag(values, 'normalize', ['unit', 'dataset'] as const, 'unit');
-  const result = await compress({ ...cfg, normalize } as CompressConfig, { train, test, classes: data.classes.length, normalization: normalize === 'unit' ? UNIT_SCALE : undefined }, runDir, {
+  return execute({ ...cfg, normalize }, { train, test, classes: data.classes.length }, runDir, !!values.json, undefined);
+}
+
+/** `--resume DIR [--out NEW] [--final-…]`: the saved settings, data of the same sizes, the checkpoint. */
+async function resume(values: Record<string, unknown>): Promise<number> {
+  const from = path.resolve(String(values.resume));
+  const allowed = new Set(['resume', 'out', 'json', 'final-epochs', 'final-lr', 'final-schedule', 'help']);
+  const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
+  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --final-epochs, --final-lr, --final-schedule and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
+  const cfgFile = path.join(from, 'config.json');
+  if (!fs.existsSync(cfgFile)) throw new UsageError(`--resume: ${cfgFile} does not exist`);
+  if (!fs.existsSync(path.join(from, 'checkpoint', 'state.json'))) throw new UsageError(`--resume: ${from} has no checkpoint (checkpoint/state.json; written after every round of an SGD run)`);
+  const saved = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { config: CompressConfig; train: number; test: number };
+  const cfg: CompressConfig = { ...saved.config };
+  if (values['final-epochs'] !== undefined) cfg.finalEpochs = intFlag(values, 'final-epochs', 0, 0);
+  if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
+  if (values['final-schedule'] !== undefined) cfg.finalSchedule = choiceFlag(values, 'final-schedule', ['constant', 'cosine'] as const, 'constant');
+  const runDir = values.out !== undefined ? path.resolve(String(values.out)) : from;
+  if (runDir === from && fs.existsSync(path.join(from, 'summary.json'))) throw new UsageError(`--resume: ${from} is a finished run; give --out NEW to branch its final epochs into a new folder`);
+  if (runDir !== from && fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run`);
+  await initEngine();
+  const data = loadDataset(cfg.dataset as DatasetName);
+  const train = saved.train < data.train.n ? headOf(data.train, saved.train) : data.train;
+  const test = saved.test < data.test.n ? headOf(data.test, saved.test) : data.test;
+  return execute(cfg, { train, test, classes: data.classes.length }, runDir, !!values.json, from);
+}
+
+async function execute(cfg: CompressConfig, d: { train: Split; test: Split; classes: number }, runDir: string, quiet: boolean, resumeFrom: string | undefined): Promise<number> {
+  const engine = await initEngine();
+  const { model } = cfg, { train, test } = d;
+  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''}`);
+  let bar: Progress | null = null;
+  let elapsed = 0, done = 0;
+  const result = await compress(cfg, { train, test, classes: d.classes, normalization: cfg.normalize === 'dataset' ? undefined : UNIT_SCALE }, runDir, {
     onPhase(r, phase, steps) { bar?.stop(); bar = progress(`round ${Math.min(r, cfg.rounds)}/${cfg.rounds} ${r > cfg.rounds ? 'final   ' : phase.padEnd(8)}`, steps, { quiet, fields: ['loss'] }); },
     onStep(done, loss) { bar?.update(done, { loss: loss.toFixed(4) }); },
     onRound(m) {
       bar?.stop(); bar = null;
-      elapsed += m.secondsRound;
-      const left = m.round < cfg.rounds ? (elapsed / m.round) * (cfg.rounds - m.round) + (cfg.finalEpochs * elapsed) / (m.round * (cfg.epochs + cfg.finetuneEpochs) || 1) : 0;
+      elapsed += m.secondsRound; done++;
+      const left = m.round < cfg.rounds ? (elapsed / done) * (cfg.rounds - m.round) + (cfg.finalEpochs * elapsed) / (done * (cfg.epochs + cfg.finetuneEpochs) || 1) : 0;
       if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
     },
-  });
-  if (values.json) console.log(JSON.stringify(result, null, 2));
+  }, { resumeFrom });
+  if (quiet) console.log(JSON.stringify(result, null, 2));
   else {
     const f = result.final, x = result.exported!;
-    console.log(`${model.name} on ${dataset}: ${result.initial.architecture} -> ${f.architecture}`);
+    console.log(`${model.name} on ${cfg.dataset}: ${result.initial.architecture} -> ${f.architecture}`);
     console.log(`weights kept ${f.weights} of ${result.initial.weights} (${f.ratio.toFixed(1)}x fewer), test error ${(100 * f.testError).toFixed(2)}%`);
     console.log(`exported smaller model: ${x.params} parameters (${x.layers.join(', ')}) -> ${x.dir}; reloaded test error ${(100 * x.testErrorReloaded).toFixed(2)}%, max |logit diff| ${x.maxLogitDiff.toExponential(1)}`);
     console.log(`run folder ${runDir} (${result.seconds.toFixed(0)} s)`);

@@ -15,6 +15,7 @@ import { CompressNet, type Grouping } from './model.js';
 import { pruneByGamma, updateGroups, weightHessians, type GroupRow } from './bayes.js';
 import { loadModel, saveModel, toLayersModel } from './export.js';
 import type { ModelSpec } from './spec.js';
+import { loadCompressCheckpoint, saveCompressCheckpoint } from './checkpoint.js';
 
 export interface CompressConfig {
   model: ModelSpec;
@@ -140,6 +141,15 @@ export class Trainer {
     if (lambda > 0 && this.penaltyMode === 'prox') this.net.proxStep(lambda, this.lrNow);
     return v;
   }
+  /** Optimiser state for checkpoints (SGD momentum buffers; Adam runs are not checkpointed). */
+  async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
+    if (!this.sgd) throw new Error('checkpoints of compression runs support --optimizer sgd only');
+    return this.sgd.state();
+  }
+  async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
+    if (!this.sgd) throw new Error('checkpoints of compression runs support --optimizer sgd only');
+    await this.sgd.restore(state);
+  }
   /** Sets the learning rate of the optimiser and of the proximal step. */
   setLr(lr: number): void {
     this.lrNow = lr;
@@ -170,22 +180,45 @@ function writeMetrics(dir: string, rows: RoundMetrics[]): void {
   fs.writeFileSync(path.join(dir, 'metrics.csv'), [keys.join(','), ...rows.map((r) => keys.map((k) => r[k]).join(','))].join('\n') + '\n');
 }
 
-/** Runs the whole compression; `runDir` null keeps everything in memory (tests). */
-export async function compress(cfg: CompressConfig, data: CompressData, runDir: string | null, ev: CompressEvents = {}): Promise<CompressSummary> {
+/**
+ * Runs the whole compression; `runDir` null keeps everything in memory (tests). With a run folder and
+ * SGD, a checkpoint is written after every round; `resumeFrom` (a run folder with a checkpoint: the
+ * same as `runDir` to continue a run, another one to branch its final epochs into a new folder)
+ * continues after the checkpoint's last round.
+ */
+export async function compress(cfg: CompressConfig, data: CompressData, runDir: string | null, ev: CompressEvents = {},
+  opts: { resumeFrom?: string } = {}): Promise<CompressSummary> {
   const t0 = performance.now();
   const { train, test } = data;
   const net = new CompressNet(cfg.model, { grouping: cfg.grouping, seed: cfg.seed, input: [train.height, train.width, train.channels], classes: data.classes });
   const trainer = new Trainer(net, cfg.lr, cfg.penalty, cfg.optimizer, cfg.weightDecay ?? 0);
-  if (runDir) {
+  const c0 = net.counts();
+  const initial = { architecture: net.fullArchitecture(), weights: c0.weights, biases: c0.biases };
+  let rounds: RoundMetrics[] = [];
+  let epochCounter = 0, firstRound = 1;
+  if (opts.resumeFrom) {
+    const st = await loadCompressCheckpoint(opts.resumeFrom, net, trainer);
+    rounds = st.rounds.filter((m) => m.round <= st.roundDone);
+    epochCounter = st.epochCounter;
+    firstRound = st.roundDone + 1;
+  }
+  const inPlace = !!runDir && !!opts.resumeFrom && path.resolve(opts.resumeFrom) === path.resolve(runDir);
+  if (runDir && !inPlace) {
     fs.mkdirSync(runDir, { recursive: true });
     let engine: unknown = null;
     try { engine = engineInfo(); } catch { /* not initialised by a CLI */ }
-    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ config: cfg, engine, train: train.n, test: test.n, startedAt: new Date().toISOString() }, null, 2));
+    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ config: cfg, engine, train: train.n, test: test.n, startedAt: new Date().toISOString(),
+      ...(opts.resumeFrom ? { resumedFrom: path.resolve(opts.resumeFrom), roundsFrom: firstRound - 1 } : {}) }, null, 2));
+    if (opts.resumeFrom) {
+      // the branch starts with the source's round tables, metrics and checkpoint
+      for (const sub of ['gamma', 'checkpoint']) {
+        const from = path.join(opts.resumeFrom, sub);
+        if (fs.existsSync(from)) fs.cpSync(from, path.join(runDir, sub), { recursive: true });
+      }
+      if (rounds.length) writeMetrics(runDir, rounds);
+    }
   }
-  const c0 = net.counts();
-  const initial = { architecture: net.fullArchitecture(), weights: c0.weights, biases: c0.biases };
-  const rounds: RoundMetrics[] = [];
-  let epochCounter = 0;
+  const checkpoints = !!runDir && cfg.optimizer === 'sgd';
   const steps = countBatches(train.n, cfg.batch, true);
   const epoch = (round: number, phase: 'train' | 'finetune', lambda: number, lrAt?: (step: number) => number): number => {
     ev.onPhase?.(round, phase, steps);
@@ -200,7 +233,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     epochCounter++;
     return n ? sum / n : NaN;
   };
-  for (let r = 1; r <= cfg.rounds; r++) {
+  for (let r = firstRound; r <= cfg.rounds; r++) {
     const tr = performance.now();
     let trainLoss = NaN;
     for (let e = 0; e < cfg.epochs; e++) trainLoss = epoch(r, 'train', cfg.lambda);
@@ -232,6 +265,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
       writeGammaTable(path.join(runDir, 'gamma', `round-${r}.arrow`), r, rows, prunedNow);
       writeMetrics(runDir, rounds);
     }
+    if (checkpoints) await saveCompressCheckpoint(runDir!, net, trainer, { roundDone: r, epochCounter, rounds });
     ev.onRound?.(m);
   }
   if (cfg.finalEpochs > 0) {
