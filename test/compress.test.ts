@@ -322,7 +322,9 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   console.log = () => {};
   try {
     await t.throwsAsync(run(['--resume', a]), { message: /is a finished run; give --out NEW/ });
-    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
+    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --rounds, --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
+    await t.throwsAsync(run(['--resume', a, '--rounds', '1', '--out', c]), { message: /--rounds must be an integer >= 2 \(got '1'\)/ });
+    t.is(await run(['--resume', a, '--out', `${c}-more`, '--rounds', '3', '--json']), 0);
     t.is(await run(['--resume', a, '--out', c, '--final-epochs', '1', '--final-schedule', 'cosine', '--json']), 0);
   } finally { console.log = log; }
   const branched = JSON.parse(fs.readFileSync(path.join(c, 'summary.json'), 'utf8'));
@@ -331,5 +333,9 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   const conf = JSON.parse(fs.readFileSync(path.join(c, 'config.json'), 'utf8'));
   t.like(conf, { resumedFrom: a, roundsFrom: 2, config: { finalEpochs: 1, finalSchedule: 'cosine', lambda: 0.05 } });
   t.true(fs.existsSync(path.join(c, 'gamma', 'round-2.arrow')));
+  const more = JSON.parse(fs.readFileSync(path.join(`${c}-more`, 'summary.json'), 'utf8'));
+  t.deepEqual(more.rounds.map((m: { round: number }) => m.round), [1, 2, 3]);
+  t.deepEqual(strip(more.rounds.slice(0, 2)), strip(full.rounds as never));
+  t.true(fs.existsSync(path.join(`${c}-more`, 'gamma', 'round-3.arrow')));
   fs.rmSync(root, { recursive: true, force: true });
 });

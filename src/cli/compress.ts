@@ -55,9 +55,10 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --out DIR           run folder   [runs/<date>-compress-<model>-<dataset>]
   --resume DIR        continue the run in DIR after its last finished round (a checkpoint is written after
                       every round with --optimizer sgd; the final epochs run again from the last round).
-                      The run's own settings apply; --final-epochs, --final-lr and --final-schedule may
-                      be changed, and with --out NEW the rounds are kept in DIR and the final epochs
-                      branch into NEW (a finished run can only be branched)
+                      The run's own settings apply; --rounds (more rounds than the checkpoint's),
+                      --final-epochs, --final-lr and --final-schedule may be changed, and with --out NEW
+                      the rounds so far stay in DIR and the rest branches into NEW (a finished run can
+                      only be branched)
   --json              print the summary as JSON
 
 Bench options (--bench): one compression round on random MNIST-shaped data, tfjs and PyTorch
@@ -116,14 +117,18 @@ export async function run(argv: string[]): Promise<number> {
 /** `--resume DIR [--out NEW] [--final-…]`: the saved settings, data of the same sizes, the checkpoint. */
 async function resume(values: Record<string, unknown>): Promise<number> {
   const from = path.resolve(String(values.resume));
-  const allowed = new Set(['resume', 'out', 'json', 'final-epochs', 'final-lr', 'final-schedule', 'help']);
+  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'final-epochs', 'final-lr', 'final-schedule', 'help']);
   const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
-  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --final-epochs, --final-lr, --final-schedule and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
+  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --final-epochs, --final-lr, --final-schedule and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
   const cfgFile = path.join(from, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new UsageError(`--resume: ${cfgFile} does not exist`);
   if (!fs.existsSync(path.join(from, 'checkpoint', 'state.json'))) throw new UsageError(`--resume: ${from} has no checkpoint (checkpoint/state.json; written after every round of an SGD run)`);
   const saved = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { config: CompressConfig; train: number; test: number };
   const cfg: CompressConfig = { ...saved.config };
+  if (values.rounds !== undefined) {
+    const done = (JSON.parse(fs.readFileSync(path.join(from, 'checkpoint', 'state.json'), 'utf8')) as { roundDone: number }).roundDone;
+    cfg.rounds = intFlag(values, 'rounds', cfg.rounds, done);
+  }
   if (values['final-epochs'] !== undefined) cfg.finalEpochs = intFlag(values, 'final-epochs', 0, 0);
   if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
   if (values['final-schedule'] !== undefined) cfg.finalSchedule = choiceFlag(values, 'final-schedule', ['constant', 'cosine'] as const, 'constant');
