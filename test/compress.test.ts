@@ -322,6 +322,7 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   console.log = () => {};
   try {
     await t.throwsAsync(run(['--resume', a]), { message: /is a finished run; give --out NEW/ });
+    await t.throwsAsync(run(['--model', 'lenet-300-100', '--out', b]), { message: /--out: .* already holds a run \(--resume .* continues it/ });
     await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --rounds, --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
     await t.throwsAsync(run(['--resume', a, '--rounds', '1', '--out', c]), { message: /--rounds must be an integer >= 2 \(got '1'\)/ });
     t.is(await run(['--resume', a, '--out', `${c}-more`, '--rounds', '3', '--json']), 0);

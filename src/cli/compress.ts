@@ -109,7 +109,7 @@ export async function run(argv: string[]): Promise<number> {
   const train = trainSize ? headOf(data.train, trainSize) : data.train;
   const test = testSize ? headOf(data.test, testSize) : data.test;
   const runDir = path.resolve(String(values.out ?? path.join('runs', `${stamp()}-compress-${model.name}-${dataset}`)));
-  if (fs.existsSync(path.join(runDir, 'summary.json'))) throw new UsageError(`--out: ${runDir} already holds a finished run`);
+  if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run (--resume ${runDir} continues it; or give another folder)`);
   const normalize = choiceFlag(values, 'normalize', ['unit', 'dataset'] as const, 'unit');
   return execute({ ...cfg, normalize }, { train, test, classes: data.classes.length }, runDir, !!values.json, undefined);
 }
