@@ -4,7 +4,7 @@
 // `bayesnas compress --bench`: wall time per compression round, tfjs vs PyTorch, alternating.
 import fs from 'node:fs';
 import path from 'node:path';
-import { initEngine } from '../engine/index.js';
+import { engineInfo, initEngine } from '../engine/index.js';
 import { DATASET_NAMES, headOf, loadDataset, UNIT_SCALE, type DatasetName, type Split } from '../data/index.js';
 import { GROUPINGS } from '../compress/model.js';
 import { loadModelSpec } from '../compress/spec.js';
@@ -143,7 +143,7 @@ async function resume(values: Record<string, unknown>): Promise<number> {
 }
 
 async function execute(cfg: CompressConfig, d: { train: Split; test: Split; classes: number }, runDir: string, quiet: boolean, resumeFrom: string | undefined): Promise<number> {
-  const engine = await initEngine();
+  const engine = engineInfo();   // initialised by the caller before it loaded the data
   const { model } = cfg, { train, test } = d;
   if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''}`);
   let bar: Progress | null = null;

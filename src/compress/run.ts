@@ -110,9 +110,12 @@ export class Trainer {
   private readonly adam: tf.Optimizer | null = null;
   private readonly sgd: Sgd | null = null;
   private lrNow: number;
+  /** the network's variables by name (Adam's weight decay reads them) */
+  private readonly byName: Map<string, tf.Variable>;
   constructor(readonly net: CompressNet, readonly lr: number, readonly penaltyMode: PenaltyMode = 'prox', optimizer: OptimizerName = 'sgd',
     readonly weightDecay = 0) {
     this.lrNow = lr;
+    this.byName = new Map(net.variables().map((w) => [w.name, w]));
     if (optimizer === 'adam') this.adam = tf.train.adam(lr);
     else this.sgd = new Sgd(net.variables(), { lr, momentum: 0.9, weightDecay });
   }
@@ -133,8 +136,7 @@ export class Trainer {
       }, this.net.variables());
       if (this.adam) {
         const wd = this.weightDecay;
-        const vars = new Map(this.net.variables().map((w) => [w.name, w]));
-        this.adam.applyGradients(wd ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(g, tf.mul(vars.get(k)!, wd))])) : grads);
+        this.adam.applyGradients(wd ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(g, tf.mul(this.byName.get(k)!, wd))])) : grads);
       } else this.sgd!.apply(grads);
       return value.dataSync()[0];
     });
