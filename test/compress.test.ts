@@ -189,6 +189,7 @@ test('the exported smaller network has fewer parameters and the same logits as t
   net.pruneGroup(net.layers[3], 4);          // hidden dense unit 4
   net.cleanup();
   const x = tf.tensor4d(randomArray(3 * 8 * 8 * 2, 9), [3, 8, 8, 2]);
+  net.compact = false;
   const masked = net.forward(x).dataSync();
   const { model, info } = toLayersModel(net);
   const small = (model.predict(x) as tf.Tensor).dataSync();
@@ -206,6 +207,48 @@ test('the exported smaller network has fewer parameters and the same logits as t
   t.is(loaded.countParams(), info.params);
   fs.rmSync(dir, { recursive: true, force: true });
   net.dispose();
+});
+
+test('the compact forward pass (live units only) gives the masked logits and gradients, every grouping', (t) => {
+  const layers = [
+    { type: 'conv', filters: 4, kernel: 3, padding: 1 }, { type: 'maxpool', size: 2 }, { type: 'conv', filters: 5, kernel: 3 }, { type: 'flatten' },
+    { type: 'dense', units: 6 }, { type: 'dense', units: 3 },
+  ];
+  const x = tf.tensor4d(randomArray(4 * 8 * 8 * 2, 19), [4, 8, 8, 2]);
+  const y = tf.tensor1d([0, 2, 1, 2], 'int32');
+  for (const grouping of ['neuron', 'filter', 'channel', 'weight'] as Grouping[]) {
+    const net = new CompressNet(spec(layers), { grouping, input: [8, 8, 2], classes: 3, seed: 5 });
+    randomize(net, 40, 0.4);
+    // prune about a third of every layer's groups (never all of them), then the dependents
+    net.layers.forEach((l, li) => { for (let g = li % 3; g < l.members.length - 1; g += 3) net.pruneGroup(l, g); });
+    net.cleanup();
+    t.true(net.counts().weights < net.counts().totalWeights, grouping);
+    const run = (compact: boolean) => tf.tidy(() => {
+      net.compact = compact;
+      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, 3), net.forward(x)) as tf.Scalar, net.variables());
+      return { logits: net.forward(x).dataSync(), loss: value.dataSync()[0], grads: net.variables().map((v) => grads[v.name].dataSync()) };
+    });
+    const a = run(true), b = run(false);
+    t.true(relErr(a.logits, b.logits) < 1e-5, `${grouping}: logits rel err ${relErr(a.logits, b.logits)}`);
+    t.true(Math.abs(a.loss - b.loss) < 1e-5, grouping);
+    a.grads.forEach((g, i) => {
+      t.true(relErr(g, b.grads[i]) < 1e-5, `${grouping}: gradient of ${net.variables()[i].name} rel err ${relErr(g, b.grads[i])}`);
+      const mask = i % 2 === 0 ? net.maskArray(net.layers[i >> 1]) : Float32Array.from(net.layers[i >> 1].outAlive);
+      t.true(g.every((v, j) => mask[j] > 0 || v === 0), `${grouping}: a pruned entry of ${net.variables()[i].name} gets a gradient`);
+    });
+    // the first layer's live inputs are gathered too (pixels of a dense first layer)
+    net.dispose();
+  }
+  const mlp = new CompressNet(spec([{ type: 'flatten' }, { type: 'dense', units: 5 }, { type: 'dense', units: 3 }]), { grouping: 'neuron', input: [4, 4, 1], classes: 3, seed: 6 });
+  randomize(mlp, 50);
+  for (const g of [0, 3, 4, 9, 15]) mlp.pruneGroup(mlp.layers[0], g);
+  mlp.cleanup();
+  const xm = tf.tensor4d(randomArray(4 * 16, 21), [4, 4, 4, 1]);
+  mlp.compact = true; const lc = mlp.forward(xm).dataSync();
+  mlp.compact = false; const lm = mlp.forward(xm).dataSync();
+  t.true(relErr(lc, lm) < 1e-5);
+  mlp.dispose();
+  tf.dispose([x, y, xm]);
 });
 
 /** 16 features in 1x16 "images"; the label depends on features 0-3 only. */

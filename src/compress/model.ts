@@ -5,6 +5,12 @@
 // bias b ⊙ outAlive, so a pruned unit contributes exactly nothing downstream and the physically
 // smaller network (export.ts) computes the same logits.
 //
+// Training and evaluation run on the live units only (`CompactPlan`): every step gathers the live
+// rows and columns of W (and the live input features), so the kernels compute the pruned network's
+// size while the variables, optimiser state, masks and group indices keep the full shapes; the
+// gather's gradient scatters back into the full W (zeros at pruned entries, as with the masks). The
+// Hessian recursion (a tape) runs on the masked full tensors.
+//
 // Groups (one γ_g, ω_g each; members = the weights in the group):
 //   fanout  one group per input unit of the layer: a dense row (the unit's outgoing weights), or a
 //           conv input channel W[:, :, c, :]; pruning it removes the unit, so also its incoming
@@ -72,6 +78,15 @@ export type Op =
 
 export interface Ctx { tape?: HessianTape }
 
+/**
+ * How layer l computes on live units only. The compact input of l is the full input for the first
+ * layer and otherwise the previous layer's live outputs (for a dense layer after a flatten: every
+ * position × live channel). `select` picks, from that compact input, the features l reads (null:
+ * all of them), `rows`/`cols` the matching rows and columns of W (null: all), `wmask` the weight
+ * mask on the gathered W (weight-level groups only).
+ */
+export interface CompactLayer { select: tf.Tensor1D | null; rows: tf.Tensor1D | null; cols: tf.Tensor1D | null; wmask: tf.Tensor | null }
+
 const rec = (ctx: Ctx, x: tf.Tensor, y: tf.Tensor, rule: (Hy: tf.Tensor) => Array<tf.Tensor | null>) => ctx.tape?.record([x], y, rule);
 
 function groupKindFor(grouping: Grouping, kind: 'dense' | 'conv', classifier: boolean): GroupKind {
@@ -108,6 +123,9 @@ export class CompressNet {
   readonly ops: Op[] = [];
   readonly layers: WeightLayer[] = [];
   readonly input: [number, number, number];
+  /** compute on live units only (false: the masked full tensors everywhere, e.g. to compare) */
+  compact = true;
+  private plan: CompactLayer[] | null = null;
 
   constructor(readonly spec: ModelSpec, readonly opts: BuildOptions) {
     const rand = seededRandom(opts.seed ?? 0);
@@ -176,6 +194,7 @@ export class CompressNet {
       this.ops.push({ op: 'weight', layer });
       if (activation === 'relu') this.ops.push({ op: 'relu' });
     });
+    this.plan = this.buildPlan();
   }
 
   variables(): tf.Variable[] { return this.layers.flatMap((l) => [l.W, l.b]); }
@@ -237,9 +256,70 @@ export class CompressNet {
 
   /** Logits of a batch (NHWC). */
   forward(x: tf.Tensor, ctx: Ctx = {}): tf.Tensor2D {
+    if (this.compact && this.plan && !ctx.tape) return this.forwardCompact(x, this.plan);
     let h = x;
     for (let i = 0; i < this.ops.length; i++) h = this.applyOp(i, h, ctx);
     return h as tf.Tensor2D;
+  }
+
+  /** The same logits, computed on the live units only (see `CompactLayer`). */
+  private forwardCompact(x: tf.Tensor, plan: CompactLayer[]): tf.Tensor2D {
+    let h = x;
+    for (const o of this.ops) {
+      if (o.op === 'flatten') h = tf.reshape(h, [h.shape[0], -1]);
+      else if (o.op === 'relu') h = tf.relu(h);
+      else if (o.op === 'maxpool') h = ops.maxPool2d(h as tf.Tensor4D, o.size, o.stride, 0);
+      else {
+        const l = o.layer, p = plan[l.index];
+        const dense = l.kind === 'dense';
+        if (p.select) h = tf.gather(h, p.select, dense ? 1 : 3);
+        let W: tf.Tensor = l.W;
+        if (p.rows) W = tf.gather(W, p.rows, dense ? 0 : 2);
+        if (p.cols) W = tf.gather(W, p.cols, dense ? 1 : 3);
+        if (p.wmask) W = tf.mul(W, p.wmask);
+        const b = p.cols ? tf.gather(l.b, p.cols) : l.b;
+        h = tf.add(dense ? tf.matMul(h as tf.Tensor2D, W as tf.Tensor2D) : ops.conv2d(h as tf.Tensor4D, W as tf.Tensor4D, { stride: l.stride, padding: l.padding }), b);
+      }
+    }
+    return h as tf.Tensor2D;
+  }
+
+  /** Builds the compact plan from the unit masks (null when a layer has no live unit left). */
+  private buildPlan(): CompactLayer[] | null {
+    const live = (a: Uint8Array) => { const r: number[] = []; a.forEach((v, i) => { if (v) r.push(i); }); return r; };
+    const idx = (a: number[], n: number) => (a.length === n ? null : tf.keep(tf.tensor1d(a, 'int32')));
+    const plan: CompactLayer[] = [];
+    let prevLive: number[] = [];
+    for (const l of this.layers) {
+      // full input-unit index of every feature of the compact input
+      let layout: number[];
+      if (l.index === 0) layout = Array.from({ length: l.inUnits }, (_, i) => i);
+      else if (l.prevChannels) {
+        const C = l.prevChannels;
+        layout = [];
+        for (let s = 0; s < l.inUnits / C; s++) for (const c of prevLive) layout.push(s * C + c);
+      } else layout = prevLive;
+      const select: number[] = [], rows: number[] = [];
+      layout.forEach((u, j) => { if (l.inAlive[u]) { select.push(j); rows.push(u); } });
+      const cols = live(l.outAlive);
+      if (!rows.length || !cols.length) { plan.forEach((p) => tf.dispose([p.select, p.rows, p.cols, p.wmask].filter((t): t is tf.Tensor => !!t))); return null; }
+      let wmask: tf.Tensor | null = null;
+      if (l.wAlive) {
+        const taps = l.kind === 'conv' ? l.k * l.k : 1, I = l.inUnits, O = l.outUnits;
+        const m = new Float32Array(taps * rows.length * cols.length);
+        let j = 0;
+        for (let t = 0; t < taps; t++) for (const u of rows) for (const v of cols) m[j++] = l.wAlive[(t * I + u) * O + v];
+        wmask = tf.keep(tf.tensor(m, l.kind === 'conv' ? [l.k, l.k, rows.length, cols.length] : [rows.length, cols.length]));
+      }
+      plan.push({ select: idx(select, layout.length), rows: idx(rows, l.inUnits), cols: idx(cols, l.outUnits), wmask });
+      prevLive = cols;
+    }
+    return plan;
+  }
+
+  private disposePlan(): void {
+    for (const p of this.plan ?? []) tf.dispose([p.select, p.rows, p.cols, p.wmask].filter((t): t is tf.Tensor => !!t));
+    this.plan = null;
   }
 
   /** λ Σ_g ω_g ||W_g||₂ over the live groups (ω of pruned groups is 0). */
@@ -329,6 +409,8 @@ export class CompressNet {
       const om = Float32Array.from(l.omega, (w, g) => (this.groupAlive(l, g, m) ? w : 0));
       l.omegaT = tf.keep(l.group === 'weight' ? tf.tensor(om, l.shape) : tf.tensor1d(om));
     }
+    this.disposePlan();
+    this.plan = this.buildPlan();
   }
 
   maskArray(l: WeightLayer): Float32Array {
@@ -393,6 +475,7 @@ export class CompressNet {
 
   dispose(): void {
     for (const l of this.layers) tf.dispose([l.W, l.b, l.mask, l.bmask, l.omegaT]);
+    this.disposePlan();
   }
 }
 
