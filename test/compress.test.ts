@@ -353,7 +353,10 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   const [a, b, c] = ['a', 'b', 'c'].map((x) => path.join(root, x));
   const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
   const full = await compress(cfg, data, a);
-  for (const f of ['params.arrow', 'masks.arrow', 'groups.arrow', 'state.json']) t.true(fs.existsSync(path.join(a, 'checkpoint', f)), f);
+  for (const f of ['params.arrow', 'masks.arrow', 'groups.arrow', 'state.json']) {
+    t.true(fs.existsSync(path.join(a, 'checkpoint', f)), f);
+    for (const r of [1, 2]) t.true(fs.existsSync(path.join(a, 'checkpoint', `round-${r}`, f)), `round-${r}/${f}`);
+  }
   await t.throwsAsync(compress(cfg, data, b, { onRound: (m) => { if (m.round === 1) throw new Error('interrupted'); } }), { message: 'interrupted' });
   t.false(fs.existsSync(path.join(b, 'summary.json')));
   const resumed = await compress(cfg, data, b, {}, { resumeFrom: b });
@@ -366,7 +369,12 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   try {
     await t.throwsAsync(run(['--resume', a]), { message: /is a finished run; give --out NEW/ });
     await t.throwsAsync(run(['--model', 'lenet-300-100', '--out', b]), { message: /--out: .* already holds a run \(--resume .* continues it/ });
-    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --rounds, --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
+    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
+    await t.throwsAsync(run(['--resume', a, '--from-round', '1']), { message: /--from-round branches a run: give --out NEW/ });
+    await t.throwsAsync(run(['--resume', a, '--from-round', '5', '--out', c]), { message: /keeps no checkpoint of round 5 \(rounds 1, 2\)/ });
+    // from round 1's kept checkpoint: stopping there, and running round 2 again to the same numbers
+    t.is(await run(['--resume', a, '--from-round', '1', '--out', `${c}-r1`, '--json']), 0);
+    t.is(await run(['--resume', a, '--from-round', '1', '--rounds', '2', '--out', `${c}-r1to2`, '--json']), 0);
     await t.throwsAsync(run(['--resume', a, '--rounds', '1', '--out', c]), { message: /--rounds must be an integer >= 2 \(got '1'\)/ });
     t.is(await run(['--resume', a, '--out', `${c}-more`, '--rounds', '3', '--json']), 0);
     t.is(await run(['--resume', a, '--out', c, '--final-epochs', '1', '--final-schedule', 'cosine', '--json']), 0);
@@ -381,5 +389,14 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   t.deepEqual(more.rounds.map((m: { round: number }) => m.round), [1, 2, 3]);
   t.deepEqual(strip(more.rounds.slice(0, 2)), strip(full.rounds as never));
   t.true(fs.existsSync(path.join(`${c}-more`, 'gamma', 'round-3.arrow')));
+  const r1 = JSON.parse(fs.readFileSync(path.join(`${c}-r1`, 'summary.json'), 'utf8'));
+  t.deepEqual(strip(r1.rounds.slice(0, 1)), strip(full.rounds.slice(0, 1) as never));
+  t.deepEqual(r1.rounds.map((m: { round: number }) => m.round), [1]);   // the source has no final epochs
+  t.is(r1.final.architecture, full.rounds[0].architecture);
+  t.deepEqual(fs.readdirSync(path.join(`${c}-r1`, 'gamma')), ['round-1.arrow']);
+  t.deepEqual(fs.readdirSync(path.join(`${c}-r1`, 'checkpoint')).filter((d) => d.startsWith('round-')), ['round-1']);
+  const r1to2 = JSON.parse(fs.readFileSync(path.join(`${c}-r1to2`, 'summary.json'), 'utf8'));
+  t.deepEqual(strip(r1to2.rounds), strip(full.rounds as never));
+  t.is(r1to2.exported.testErrorReloaded, full.exported!.testErrorReloaded);
   fs.rmSync(root, { recursive: true, force: true });
 });

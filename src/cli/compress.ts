@@ -10,6 +10,7 @@ import { GROUPINGS } from '../compress/model.js';
 import { loadModelSpec } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
 import { benchCompress } from '../compress/bench.js';
+import { checkpointRounds } from '../compress/checkpoint.js';
 import { choiceFlag, intFlag, numFlag, parse, UsageError } from './args.js';
 import { progress, type Progress } from './progress.js';
 
@@ -59,6 +60,9 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
                       --final-epochs, --final-lr and --final-schedule may be changed, and with --out NEW
                       the rounds so far stay in DIR and the rest branches into NEW (a finished run can
                       only be branched)
+  --from-round R      with --resume DIR --out NEW: branch from the checkpoint kept after round R instead of
+                      the last one (every round's checkpoint is kept in checkpoint/round-<r>/); the branch
+                      stops after round R (or runs up to --rounds) and then its final epochs
   --json              print the summary as JSON
 
 Bench options (--bench): one compression round on random MNIST-shaped data, tfjs and PyTorch
@@ -73,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, resume: { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, resume: { type: 'string' }, 'from-round': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
     repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
@@ -117,15 +121,22 @@ export async function run(argv: string[]): Promise<number> {
 /** `--resume DIR [--out NEW] [--final-…]`: the saved settings, data of the same sizes, the checkpoint. */
 async function resume(values: Record<string, unknown>): Promise<number> {
   const from = path.resolve(String(values.resume));
-  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'final-epochs', 'final-lr', 'final-schedule', 'help']);
+  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'from-round', 'final-epochs', 'final-lr', 'final-schedule', 'help']);
   const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
-  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --final-epochs, --final-lr, --final-schedule and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
+  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
   const cfgFile = path.join(from, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new UsageError(`--resume: ${cfgFile} does not exist`);
   if (!fs.existsSync(path.join(from, 'checkpoint', 'state.json'))) throw new UsageError(`--resume: ${from} has no checkpoint (checkpoint/state.json; written after every round of an SGD run)`);
   const saved = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as { config: CompressConfig; train: number; test: number };
   const cfg: CompressConfig = { ...saved.config };
-  if (values.rounds !== undefined) {
+  let fromRound: number | undefined;
+  if (values['from-round'] !== undefined) {
+    if (values.out === undefined) throw new UsageError('--from-round branches a run: give --out NEW as well');
+    const kept = checkpointRounds(from);
+    fromRound = intFlag(values, 'from-round', 1, 1);
+    if (!kept.includes(fromRound)) throw new UsageError(`--from-round: ${from} keeps no checkpoint of round ${fromRound} (${kept.length ? `rounds ${kept.join(', ')}` : 'no per-round checkpoints'})`);
+    cfg.rounds = intFlag(values, 'rounds', fromRound, fromRound);   // by default the branch stops after that round
+  } else if (values.rounds !== undefined) {
     const done = (JSON.parse(fs.readFileSync(path.join(from, 'checkpoint', 'state.json'), 'utf8')) as { roundDone: number }).roundDone;
     cfg.rounds = intFlag(values, 'rounds', cfg.rounds, done);
   }
@@ -139,13 +150,14 @@ async function resume(values: Record<string, unknown>): Promise<number> {
   const data = loadDataset(cfg.dataset as DatasetName);
   const train = saved.train < data.train.n ? headOf(data.train, saved.train) : data.train;
   const test = saved.test < data.test.n ? headOf(data.test, saved.test) : data.test;
-  return execute(cfg, { train, test, classes: data.classes.length }, runDir, !!values.json, from);
+  return execute(cfg, { train, test, classes: data.classes.length }, runDir, !!values.json, from, fromRound);
 }
 
-async function execute(cfg: CompressConfig, d: { train: Split; test: Split; classes: number }, runDir: string, quiet: boolean, resumeFrom: string | undefined): Promise<number> {
+async function execute(cfg: CompressConfig, d: { train: Split; test: Split; classes: number }, runDir: string, quiet: boolean, resumeFrom: string | undefined,
+  fromRound?: number): Promise<number> {
   const engine = engineInfo();   // initialised by the caller before it loaded the data
   const { model } = cfg, { train, test } = d;
-  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom})` : ''}`);
+  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
   let bar: Progress | null = null;
   let elapsed = 0, done = 0;
   const result = await compress(cfg, { train, test, classes: d.classes, normalization: cfg.normalize === 'dataset' ? undefined : UNIT_SCALE }, runDir, {
@@ -157,7 +169,7 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; clas
       const left = m.round < cfg.rounds ? (elapsed / done) * (cfg.rounds - m.round) + (cfg.finalEpochs * elapsed) / (done * (cfg.epochs + cfg.finetuneEpochs) || 1) : 0;
       if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
     },
-  }, { resumeFrom });
+  }, { resumeFrom, fromRound });
   if (quiet) console.log(JSON.stringify(result, null, 2));
   else {
     const f = result.final, x = result.exported!;

@@ -1,4 +1,5 @@
-// Checkpoints of a compression run, written after every round into <run>/checkpoint/: the weights and
+// Checkpoints of a compression run, written after every round into <run>/checkpoint/ (the latest) and
+// kept per round in <run>/checkpoint/round-<r>/ (a branch can start from any round): the weights and
 // biases of every layer and the SGD momentum buffers (params.arrow), the unit and weight masks
 // (masks.arrow), γ and ω of every group in float64 (groups.arrow), and state.json (rounds done, the
 // epoch counter that seeds the batch order, the metrics rows so far). Restoring one into a freshly
@@ -19,13 +20,26 @@ export interface CompressCheckpointState {
   savedAt: string;
 }
 
-const files = (dir: string) => ({
-  ck: path.join(dir, 'checkpoint'),
-  params: path.join(dir, 'checkpoint', 'params.arrow'),
-  masks: path.join(dir, 'checkpoint', 'masks.arrow'),
-  groups: path.join(dir, 'checkpoint', 'groups.arrow'),
-  state: path.join(dir, 'checkpoint', 'state.json'),
-});
+/** The checkpoint files of a run folder: the latest round's, or round `round`'s. */
+const files = (dir: string, round?: number) => {
+  const ck = round === undefined ? path.join(dir, 'checkpoint') : path.join(dir, 'checkpoint', `round-${round}`);
+  return { ck, params: path.join(ck, 'params.arrow'), masks: path.join(ck, 'masks.arrow'), groups: path.join(ck, 'groups.arrow'), state: path.join(ck, 'state.json') };
+};
+
+/** Rounds whose checkpoint a run folder keeps, ascending. */
+export function checkpointRounds(runDir: string): number[] {
+  const ck = path.join(runDir, 'checkpoint');
+  if (!fs.existsSync(ck)) return [];
+  return fs.readdirSync(ck).map((d) => /^round-(\d+)$/.exec(d)).filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(ck, m[0], 'state.json')))
+    .map((m) => Number(m[1])).sort((a, b) => a - b);
+}
+
+/** Copies the per-round checkpoints 1..upTo of `from` into `to` and makes round `upTo` the latest there. */
+export function copyCheckpoints(from: string, to: string, upTo: number): void {
+  for (const r of checkpointRounds(from).filter((r) => r <= upTo)) fs.cpSync(files(from, r).ck, files(to, r).ck, { recursive: true });
+  const src = fs.existsSync(files(from, upTo).state) ? files(from, upTo) : files(from), dst = files(to);   // folders from before per-round copies keep the latest only
+  for (const k of ['params', 'masks', 'groups', 'state'] as const) fs.copyFileSync(src[k], dst[k]);
+}
 
 export async function saveCompressCheckpoint(runDir: string, net: CompressNet, trainer: Trainer, st: Omit<CompressCheckpointState, 'savedAt'>): Promise<void> {
   const f = files(runDir);
@@ -54,11 +68,21 @@ export async function saveCompressCheckpoint(runDir: string, net: CompressNet, t
   fs.renameSync(`${f.groups}.tmp`, f.groups);
   fs.writeFileSync(`${f.state}.tmp`, JSON.stringify({ ...st, savedAt: new Date().toISOString() }, null, 2));
   fs.renameSync(`${f.state}.tmp`, f.state);   // last: a checkpoint counts once its state.json is there
+  const kept = files(runDir, st.roundDone);
+  fs.mkdirSync(kept.ck, { recursive: true });
+  for (const k of ['params', 'masks', 'groups', 'state'] as const) fs.copyFileSync(f[k], kept[k]);
 }
 
-/** Restores a checkpoint of `runDir` into `net` and `trainer`; errors name the file and the tensor. */
-export async function loadCompressCheckpoint(runDir: string, net: CompressNet, trainer: Trainer): Promise<CompressCheckpointState> {
-  const f = files(runDir);
+/**
+ * Restores a checkpoint of `runDir` (the latest, or the one kept after round `round`) into `net` and
+ * `trainer`; errors name the file and the tensor.
+ */
+export async function loadCompressCheckpoint(runDir: string, net: CompressNet, trainer: Trainer, round?: number): Promise<CompressCheckpointState> {
+  const f = files(runDir, round);
+  if (round !== undefined && !fs.existsSync(f.state)) {
+    const kept = checkpointRounds(runDir);
+    throw new Error(`${runDir}: no checkpoint of round ${round} (${kept.length ? `checkpoint/ keeps rounds ${kept.join(', ')}` : 'checkpoint/ keeps no per-round checkpoints'})`);
+  }
   if (!fs.existsSync(f.state)) throw new Error(`${runDir}: no checkpoint to resume from (checkpoint/state.json is missing)`);
   const st = JSON.parse(fs.readFileSync(f.state, 'utf8')) as CompressCheckpointState;
   const byName = (file: string) => new Map(readTensorFile(file).rows.map((r) => [r.name, r]));

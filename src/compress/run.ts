@@ -15,7 +15,7 @@ import { CompressNet, type Grouping } from './model.js';
 import { pruneByGamma, updateGroups, weightHessians, type GroupRow } from './bayes.js';
 import { loadModel, saveModel, toLayersModel } from './export.js';
 import type { ModelSpec } from './spec.js';
-import { loadCompressCheckpoint, saveCompressCheckpoint } from './checkpoint.js';
+import { copyCheckpoints, loadCompressCheckpoint, saveCompressCheckpoint } from './checkpoint.js';
 
 export interface CompressConfig {
   model: ModelSpec;
@@ -189,7 +189,7 @@ function writeMetrics(dir: string, rows: RoundMetrics[]): void {
  * continues after the checkpoint's last round.
  */
 export async function compress(cfg: CompressConfig, data: CompressData, runDir: string | null, ev: CompressEvents = {},
-  opts: { resumeFrom?: string } = {}): Promise<CompressSummary> {
+  opts: { resumeFrom?: string; fromRound?: number } = {}): Promise<CompressSummary> {
   const t0 = performance.now();
   const { train, test } = data;
   const net = new CompressNet(cfg.model, { grouping: cfg.grouping, seed: cfg.seed, input: [train.height, train.width, train.channels], classes: data.classes });
@@ -199,7 +199,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   let rounds: RoundMetrics[] = [];
   let epochCounter = 0, firstRound = 1;
   if (opts.resumeFrom) {
-    const st = await loadCompressCheckpoint(opts.resumeFrom, net, trainer);
+    const st = await loadCompressCheckpoint(opts.resumeFrom, net, trainer, opts.fromRound);
     rounds = st.rounds.filter((m) => m.round <= st.roundDone);
     epochCounter = st.epochCounter;
     firstRound = st.roundDone + 1;
@@ -212,11 +212,12 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ config: cfg, engine, train: train.n, test: test.n, startedAt: new Date().toISOString(),
       ...(opts.resumeFrom ? { resumedFrom: path.resolve(opts.resumeFrom), roundsFrom: firstRound - 1 } : {}) }, null, 2));
     if (opts.resumeFrom) {
-      // the branch starts with the source's round tables, metrics and checkpoint
-      for (const sub of ['gamma', 'checkpoint']) {
-        const from = path.join(opts.resumeFrom, sub);
-        if (fs.existsSync(from)) fs.cpSync(from, path.join(runDir, sub), { recursive: true });
+      // the branch starts with the source's round tables, metrics and checkpoints up to the round it continues
+      for (let r = 1; r < firstRound; r++) {
+        const g = path.join(opts.resumeFrom, 'gamma', `round-${r}.arrow`);
+        if (fs.existsSync(g)) fs.cpSync(g, path.join(runDir, 'gamma', `round-${r}.arrow`));
       }
+      copyCheckpoints(opts.resumeFrom, runDir, firstRound - 1);
       if (rounds.length) writeMetrics(runDir, rounds);
     }
   }
