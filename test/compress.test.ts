@@ -400,3 +400,44 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   t.is(r1to2.exported.testErrorReloaded, full.exported!.testErrorReloaded);
   fs.rmSync(root, { recursive: true, force: true });
 });
+
+test('compress --table: the flags it prints reproduce a run; runs that differ in --seed are summarised; config.json records the code version', async (t) => {
+  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
+  const { LENET_300_100 } = await import('../src/compress/spec.js');
+  const { run } = await import('../src/cli/compress.js');
+  const { execa } = await import('execa');
+  const mnist = loadDataset('mnist');
+  const data = { train: headOf(mnist.train, 500), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+  const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', lambda: 0.05, rounds: 1, epochs: 1, hessianBatches: 1, hessianBatch: 100, threshold: 0.05, finalEpochs: 1, finalSchedule: 'cosine' as const };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-table-'));
+  const s0 = await compress({ ...cfg, seed: 0 }, data, path.join(root, 'runs', 's0'));
+  const s1 = await compress({ ...cfg, seed: 1 }, data, path.join(root, 'runs', 's1'));
+  const head = (await execa('git', ['rev-parse', 'HEAD'])).stdout.trim();
+  t.is(JSON.parse(fs.readFileSync(path.join(root, 'runs', 's0', 'config.json'), 'utf8')).code.commit, head);
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => out.push(s);
+  let table: { runs: Array<{ flags: string; seed: number; testError: number; weights: number }>; seedGroups: Array<{ seeds: number[]; testError: { mean: number }; weights: { mean: number } }> };
+  try {
+    t.is(await run(['--table', path.join(root, 'runs'), '--json']), 0);
+    table = JSON.parse(out.join('\n'));
+    const flags = table.runs[1].flags;
+    t.is(flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --final-schedule cosine --hessian-batches 1 --hessian-batch 100 --train-size 500 --test-size 200');
+    // the printed flags, run again from scratch, give the same run
+    t.is(await run([...flags.split(' '), '--seed', '1', '--out', path.join(root, 'again'), '--json']), 0);
+    out.length = 0;
+    t.is(await run(['--table', path.join(root, 'runs', 's1'), path.join(root, 'again')]), 0);
+    t.regex(out.join('\n'), /\| again \| `--model lenet-300-100 .*` \| 1 \|/);
+    await t.throwsAsync(run(['--table', path.join(root, 'runs', 's0', 'gamma')]), { message: /--table: .*gamma: neither a finished compression run \(summary.json\) nor a folder of runs/ });
+  } finally { console.log = log; }
+  const again = JSON.parse(fs.readFileSync(path.join(root, 'again', 'summary.json'), 'utf8'));
+  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
+  t.deepEqual(strip(again.rounds), strip(s1.rounds as never));
+  t.deepEqual(table!.runs.map((r) => r.seed), [0, 1]);
+  t.is(table!.seedGroups.length, 1);
+  t.deepEqual(table!.seedGroups[0].seeds, [0, 1]);
+  const e0 = s0.exported!.testErrorReloaded, e1 = s1.exported!.testErrorReloaded;
+  t.true(Math.abs(table!.seedGroups[0].testError.mean - (e0 + e1) / 2) < 1e-12);
+  t.is(table!.seedGroups[0].weights.mean, (s0.final.weights + s1.final.weights) / 2);
+  fs.rmSync(root, { recursive: true, force: true });
+});

@@ -11,6 +11,7 @@ import { loadModelSpec } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
 import { benchCompress } from '../compress/bench.js';
 import { checkpointRounds } from '../compress/checkpoint.js';
+import { findRuns, groupBySeed, markdownTables, readRun } from '../compress/table.js';
 import { choiceFlag, intFlag, numFlag, parse, UsageError } from './args.js';
 import { progress, type Progress } from './progress.js';
 
@@ -18,6 +19,7 @@ export const summary = 'network compression: group priors + weight Hessians prun
 const D = DEFAULT_COMPRESS;
 export const usage = `bayesnas compress --model lenet-300-100|lenet-5|FILE [options]
 bayesnas compress --bench [bench options]
+bayesnas compress --table RUN|FOLDER... [--json]
 
 Each round (spec §8): train with the group penalty λ Σ_g ω_g ||W_g||₂ (SGD with momentum on the data
 term followed by the penalty's proximal step, so whole groups reach exactly zero), compute the diagonal
@@ -65,6 +67,10 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
                       stops after round R (or runs up to --rounds) and then its final epochs
   --json              print the summary as JSON
 
+--table: one row per finished run (a run folder, or every run folder inside FOLDER): the flags that
+reproduce it, seed, pruned architecture, weights kept, ratio, reloaded test error, wall time; then,
+for runs that differ only in --seed, mean ± sd over the seeds. Markdown, or --json.
+
 Bench options (--bench): one compression round on random MNIST-shaped data, tfjs and PyTorch
 (python-ref, CPU) alternating, medians and their ratio:
   --model M (lenet-300-100)  --train-steps S (20)  --finetune-steps F (10)  --hessian-batches M (2)
@@ -73,15 +79,16 @@ Bench options (--bench): one compression round on random MNIST-shaped data, tfjs
 function stamp(): string { return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19); }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
+  const { values, positionals } = parse(argv, {
     model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, resume: { type: 'string' }, 'from-round': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, resume: { type: 'string' }, 'from-round': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
     repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
   if (values.bench) return bench(values);
+  if (values.table) return table(positionals, !!values.json);
   if (values.resume !== undefined) return resume(values);
   if (!values.model) throw new UsageError('give --model lenet-300-100|lenet-5|FILE');
   let model;
@@ -178,6 +185,15 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; clas
     console.log(`exported smaller model: ${x.params} parameters (${x.layers.join(', ')}) -> ${x.dir}; reloaded test error ${(100 * x.testErrorReloaded).toFixed(2)}%, max |logit diff| ${x.maxLogitDiff.toExponential(1)}`);
     console.log(`run folder ${runDir} (${result.seconds.toFixed(0)} s)`);
   }
+  return 0;
+}
+
+async function table(paths: string[], json: boolean): Promise<number> {
+  if (!paths.length) throw new UsageError('--table: give run folders (or folders of run folders)');
+  let rows;
+  try { rows = findRuns(paths).map(readRun); } catch (e) { throw new UsageError(`--table: ${(e as Error).message}`); }
+  const groups = groupBySeed(rows);
+  console.log(json ? JSON.stringify({ runs: rows, seedGroups: groups }, null, 2) : markdownTables(rows, groups));
   return 0;
 }
 

@@ -16,6 +16,7 @@ import { pruneByGamma, updateGroups, weightHessians, type GroupRow } from './bay
 import { loadModel, saveModel, toLayersModel } from './export.js';
 import type { ModelSpec } from './spec.js';
 import { copyCheckpoints, loadCompressCheckpoint, saveCompressCheckpoint } from './checkpoint.js';
+import { codeVersion } from '../provenance.js';
 
 export interface CompressConfig {
   model: ModelSpec;
@@ -209,7 +210,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     fs.mkdirSync(runDir, { recursive: true });
     let engine: unknown = null;
     try { engine = engineInfo(); } catch { /* not initialised by a CLI */ }
-    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ config: cfg, engine, train: train.n, test: test.n, startedAt: new Date().toISOString(),
+    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ config: cfg, engine, code: codeVersion(), train: train.n, test: test.n, startedAt: new Date().toISOString(),
       ...(opts.resumeFrom ? { resumedFrom: path.resolve(opts.resumeFrom), roundsFrom: firstRound - 1 } : {}) }, null, 2));
     if (opts.resumeFrom) {
       // the branch starts with the source's round tables, metrics and checkpoints up to the round it continues

@@ -15,6 +15,7 @@ import type { Genotype } from '../genotype/types.js';
 import { buildEvalNet, describeEvalNet, type EvalNet } from './network.js';
 import type { EvalStyle } from './ops.js';
 import { evalParamRows, loadEvalParams } from './weights.js';
+import { codeVersion } from '../provenance.js';
 
 export interface RetrainConfig {
   genotype: Genotype;
@@ -143,7 +144,7 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       log({ type: 'resume', fromEpoch: startEpoch + 1, at: new Date().toISOString() });
     } else {
       fs.writeFileSync(path.join(runDir, 'config.json'), `${JSON.stringify({
-        command: 'train', config: cfg, network: desc, engine: engineInfo(), node: process.version, createdAt: new Date().toISOString(),
+        command: 'train', config: cfg, network: desc, engine: engineInfo(), code: codeVersion(), node: process.version, createdAt: new Date().toISOString(),
         images: { train: train.n, test: test.n, height: data.train.height, width: data.train.width, channels: data.train.channels },
       }, null, 2)}\n`);
       fs.writeFileSync(metricsFile, '');

@@ -12,6 +12,7 @@ import { batches, countBatches, evaluateSplit, loadDataset, splitTrainingSet, ty
 import { buildSupernet, type Supernet, type SupernetCtx } from '../space/supernet.js';
 import type { SpaceSpec } from '../space/spaces.js';
 import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
+import { codeVersion } from '../provenance.js';
 
 export interface TrainConfig {
   space: SpaceSpec;
@@ -182,7 +183,7 @@ export class TrainingSession {
   /** Writes config.json (every setting, engine, split sizes) and starts an empty metrics log. */
   start(command: string, extra: object = {}): void {
     fs.writeFileSync(path.join(this.runDir, 'config.json'), `${JSON.stringify({
-      command, config: this.cfg, ...extra, engine: engineInfo(), node: process.version, createdAt: new Date().toISOString(),
+      command, config: this.cfg, ...extra, engine: engineInfo(), code: codeVersion(), node: process.version, createdAt: new Date().toISOString(),
       splitSizes: { train: this.splits.train.n, switch: this.splits.switch.n, val: this.splits.val.n, test: this.data.test.n },
       params: this.net.params.count('weights'), switches: this.net.params.count('switches'),
     }, null, 2)}\n`);

@@ -1,0 +1,122 @@
+// Tables of finished compression runs (`bayesnas compress --table RUN...`): one row per run folder with
+// the flags that reproduce it, the pruned architecture, weights kept, ratio and the reloaded test
+// error; runs whose settings differ only in --seed are summarised as mean ± sd over the seeds.
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_COMPRESS, type CompressConfig, type CompressSummary } from './run.js';
+
+export interface RunRow {
+  dir: string;
+  /** the flags that reproduce the run from scratch, without --seed and --out */
+  flags: string;
+  seed: number;
+  architecture: string;
+  weights: number;
+  ratio: number;
+  /** test error of the exported model after reloading (the masked network's when nothing was exported) */
+  testError: number;
+  seconds: number;
+  resumedFrom: string | null;
+  /** the code's commit (7 characters, '+' when the tree had changes), null when not recorded */
+  commit: string | null;
+}
+
+export interface Stat { mean: number; sd: number; min: number; max: number }
+
+/** `commits`: the distinct code versions of the runs (null = not recorded); numbers may differ between them. */
+export interface SeedGroup { flags: string; seeds: number[]; weights: Stat; testError: Stat; commits: Array<string | null>; runs: RunRow[] }
+
+function readJson<T>(file: string): T {
+  if (!fs.existsSync(file)) throw new Error(`${file} does not exist (not a finished compression run)`);
+  try { return JSON.parse(fs.readFileSync(file, 'utf8')) as T; } catch (e) { throw new Error(`${file}: not valid JSON (${(e as Error).message})`); }
+}
+
+/** The command-line flags of a configuration: the model and dataset, then every setting that differs from the defaults. */
+export function flagsOf(c: CompressConfig): string {
+  const D = DEFAULT_COMPRESS as Record<string, unknown>;
+  const out = [`--model ${c.model.name}`, `--dataset ${c.dataset}`];
+  const names: Array<[keyof CompressConfig, string]> = [
+    ['grouping', 'group'], ['lambda', 'lambda'], ['threshold', 'threshold'], ['rounds', 'rounds'], ['epochs', 'epochs'], ['finetuneEpochs', 'finetune-epochs'],
+    ['finalEpochs', 'final-epochs'], ['finalLr', 'final-lr'], ['finalSchedule', 'final-schedule'], ['weightDecay', 'weight-decay'], ['batch', 'batch'],
+    ['lr', 'lr'], ['optimizer', 'optimizer'], ['penalty', 'penalty'], ['hessianBatches', 'hessian-batches'], ['hessianBatch', 'hessian-batch'], ['normalize', 'normalize'],
+  ];
+  const implicit: Record<string, unknown> = { finalSchedule: 'constant', weightDecay: 0, normalize: 'unit' };
+  for (const [k, flag] of names) {
+    const v = c[k];
+    if (v === undefined || v === (D[k] ?? implicit[k])) continue;
+    if (k === 'finalLr' && (c.finalEpochs === 0 || v === c.lr / 10)) continue;
+    if (k === 'finalSchedule' && c.finalEpochs === 0) continue;
+    out.push(`--${flag} ${v}`);
+  }
+  return out.join(' ');
+}
+
+/** Training and test set sizes of the datasets. */
+const FULL_SIZES: Record<string, [number, number]> = { mnist: [60000, 10000], 'fashion-mnist': [60000, 10000], cifar10: [50000, 10000] };
+
+/** One finished run folder (config.json + summary.json); errors name the file. */
+export function readRun(dir: string): RunRow {
+  const conf = readJson<{ config: CompressConfig; resumedFrom?: string; train?: number; test?: number; code?: { commit: string | null; dirty: boolean | null } }>(path.join(dir, 'config.json'));
+  const sum = readJson<CompressSummary>(path.join(dir, 'summary.json'));
+  if (!conf.config?.model?.name) throw new Error(`${path.join(dir, 'config.json')}: no config.model.name (not a compression run)`);
+  if (!sum.final) throw new Error(`${path.join(dir, 'summary.json')}: no 'final' row`);
+  let flags = flagsOf(conf.config);
+  // runs on the first N samples say so
+  const full = FULL_SIZES[conf.config.dataset];
+  if (full && conf.train !== undefined && conf.train < full[0]) flags += ` --train-size ${conf.train}`;
+  if (full && conf.test !== undefined && conf.test < full[1]) flags += ` --test-size ${conf.test}`;
+  return {
+    dir, flags, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
+    testError: sum.exported?.testErrorReloaded ?? sum.final.testError, seconds: sum.seconds, resumedFrom: conf.resumedFrom ?? null,
+    commit: conf.code?.commit ? `${conf.code.commit.slice(0, 7)}${conf.code.dirty ? '+' : ''}` : null,
+  };
+}
+
+/** Run folders among `paths`: a folder with summary.json is a run; otherwise its subfolders that are runs. */
+export function findRuns(paths: string[]): string[] {
+  const runs: string[] = [];
+  for (const p of paths) {
+    if (!fs.existsSync(p) || !fs.statSync(p).isDirectory()) throw new Error(`${p}: no such folder`);
+    if (fs.existsSync(path.join(p, 'summary.json'))) { runs.push(p); continue; }
+    const sub = fs.readdirSync(p).sort().map((d) => path.join(p, d)).filter((d) => fs.statSync(d).isDirectory() && fs.existsSync(path.join(d, 'summary.json')));
+    if (!sub.length) throw new Error(`${p}: neither a finished compression run (summary.json) nor a folder of runs`);
+    runs.push(...sub);
+  }
+  return runs;
+}
+
+function stat(v: number[]): Stat {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, sd, min: Math.min(...v), max: Math.max(...v) };
+}
+
+/** Runs with the same flags and different seeds, two or more per group (a seed run twice counts once, the first). */
+export function groupBySeed(rows: RunRow[]): SeedGroup[] {
+  const by = new Map<string, RunRow[]>();
+  for (const r of rows) {
+    const g = by.get(r.flags) ?? [];
+    if (!g.some((x) => x.seed === r.seed)) g.push(r);
+    by.set(r.flags, g);
+  }
+  return [...by].filter(([, g]) => g.length > 1).map(([flags, g]) => ({
+    flags, seeds: g.map((r) => r.seed), runs: g, commits: [...new Set(g.map((r) => r.commit))], weights: stat(g.map((r) => r.weights)), testError: stat(g.map((r) => r.testError)),
+  }));
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function markdownTables(rows: RunRow[], groups: SeedGroup[]): string {
+  const lines = ['| run | flags | seed | architecture | weights | ratio | test error | wall | code |', '|---|---|---|---|---|---|---|---|---|'];
+  for (const r of rows) {
+    lines.push(`| ${path.basename(r.dir)}${r.resumedFrom ? ` (branch of ${path.basename(r.resumedFrom)})` : ''} | \`${r.flags}\` | ${r.seed} | ${r.architecture} | ${r.weights.toLocaleString('en-US')} | ${r.ratio.toFixed(1)}x | ${pct(r.testError)} | ${(r.seconds / 60).toFixed(0)} min | ${r.commit ?? '?'} |`);
+  }
+  if (groups.length) {
+    lines.push('', '| flags | seeds | weights, mean ± sd (min–max) | test error, mean ± sd (min–max) | code |', '|---|---|---|---|---|');
+    for (const g of groups) {
+      const w = g.weights, e = g.testError;
+      lines.push(`| \`${g.flags}\` | ${g.seeds.join(', ')} | ${Math.round(w.mean).toLocaleString('en-US')} ± ${Math.round(w.sd).toLocaleString('en-US')} (${w.min.toLocaleString('en-US')}–${w.max.toLocaleString('en-US')}) | ${pct(e.mean)} ± ${(100 * e.sd).toFixed(2)} (${pct(e.min)}–${pct(e.max)}) | ${g.commits.map((c) => c ?? '?').join(', ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
