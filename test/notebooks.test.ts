@@ -1,5 +1,5 @@
 // The analysis notebooks executed headless (nbclient on the reference environment) on a tiny real
-// search run and a tiny real TypeScript-vs-PyTorch Hessian parity table; every figure must be a
+// search run, a tiny real compression run and a tiny real TypeScript-vs-PyTorch Hessian parity table; every figure must be a
 // non-empty PNG. Also the CIFAR-10 protocol script's plan (no CIFAR-10 files are needed for it).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,13 +17,16 @@ const env = { TF_CPP_MIN_LOG_LEVEL: '2', MPLBACKEND: 'Agg' };
 interface NotebookRun { notebooks: Array<{ name: string; ok: boolean; error: string | null }>; figures: string[]; expected: string[]; missing: string[]; figures_dir: string }
 let ran: Promise<NotebookRun> | null = null;
 
-// tiny search and tiny parity table side by side (they do not depend on each other), then the notebooks
+// tiny search, compression and parity table side by side (they do not depend on each other), then the notebooks
 function pipeline(): Promise<NotebookRun> {
   ran ??= (async () => {
     await Promise.all([
       execa(process.execPath, [BIN, 'search', '--space', 'bayesnas', '--dataset', 'fashion-mnist', '--C', '2', '--layers', '3', '--train-size', '64',
         '--switch-size', '64', '--val-size', '32', '--rounds', '1', '--batch', '16', '--hessian-batches', '1', '--hessian-batch', '16',
         '--run-dir', path.join(dir, 'search'), '--json'], { cwd: ROOT, env }),
+      execa(process.execPath, [BIN, 'compress', '--model', 'lenet-300-100', '--lambda', '0.05', '--threshold', '0.05', '--rounds', '2', '--epochs', '1',
+        '--hessian-batches', '1', '--hessian-batch', '100', '--final-epochs', '1', '--train-size', '500', '--test-size', '200',
+        '--out', path.join(dir, 'compress', 'lenet-300-100'), '--json'], { cwd: ROOT, env }),
       execa(process.execPath, [BIN, 'parity', '--space', 'bayesnas', '--C', '2', '--layers', '3', '--train-size', '64', '--switch-size', '64',
         '--val-size', '32', '--batch', '2', '--hessian', '--table', path.join(dir, 'parity', 'hessian-parity.arrow'), '--json'], { cwd: ROOT, env, reject: false })
         .then((r) => { if (!fs.existsSync(path.join(dir, 'parity', 'hessian-parity.arrow'))) throw new Error(`bayesnas parity wrote no table (exit ${r.exitCode}): ${r.stderr.slice(-500)}`); }),
@@ -36,11 +39,12 @@ function pipeline(): Promise<NotebookRun> {
 
 test.after.always(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-test('the notebooks run headless on a real search run and parity table, and write every figure as a non-empty PNG', async (t) => {
+test('the notebooks run headless on a real search run, compression run and parity table, and write every figure as a non-empty PNG', async (t) => {
   t.timeout(240_000);
   const r = await pipeline();
   for (const n of r.notebooks) t.true(n.ok, `${n.name}: ${n.error}`);
-  t.deepEqual(new Set(r.expected), new Set(['gamma.png', 'search-curves.png', 'cell-normal.png', 'cell-reduce.png', 'hessian-parity.png']));
+  t.deepEqual(new Set(r.expected), new Set(['gamma.png', 'search-curves.png', 'cell-normal.png', 'cell-reduce.png', 'hessian-parity.png', 'compress-path.png']));
+  t.true(r.notebooks.some((n) => n.name === 'compress-path.ipynb'));
   t.deepEqual(r.missing, []);
   for (const name of r.expected) {
     const f = path.join(dir, 'figures', name);

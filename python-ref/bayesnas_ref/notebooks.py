@@ -6,7 +6,8 @@ A *run folder* is one of
   * a pipeline folder written by scripts/pipeline-quick.mjs / protocol-cifar10.mjs /
     parity-run.mjs, holding ``search/``, ``train/`` (a ``bayesnas train`` run),
     ``parity/hessian-parity.arrow`` (``bayesnas parity --hessian [--exact] --table``) and/or
-    ``parity/hessian-ref.arrow`` (``python -m bayesnas_ref.hessian --exact --out``).
+    ``parity/hessian-ref.arrow`` (``python -m bayesnas_ref.hessian --exact --out``), or
+  * a ``bayesnas compress`` run, or a folder of them (directly or under ``compress/``).
 
 Plotting functions (each writes one PNG and returns its path; no network, no display needed):
   plot_gamma(state, out)              γ per operation (origin switch + child ops) and edge, one panel per cell
@@ -15,6 +16,8 @@ Plotting functions (each writes one PNG and returns its path; no network, no dis
   plot_cell(genotype_cell, out, title) a derived cell as a graph (inputs, nodes, output; ops on edges)
   plot_hessian_parity(table, out)     TypeScript recursion vs python-ref recursion and vs PyTorch exact
                                       (or python-ref recursion vs exact, for a hessian.py table)
+  plot_compress_path(runs, out)       compression: test error against weights kept, round by round,
+                                      one panel per model, with the published anchors
 
 Notebooks read the folder from the environment (BAYESNAS_RUN, BAYESNAS_FIGURES) or from the cell
 that ``execute_notebook`` injects after the cell tagged "parameters".
@@ -45,6 +48,7 @@ NOTEBOOKS = {
     "curves.ipynb": ["search-curves.png", "train-curves.png"],
     "derived-cells.ipynb": ["cell-normal.png", "cell-reduce.png"],
     "hessian-parity.ipynb": ["hessian-parity.png", "hessian-ref.png"],
+    "compress-path.ipynb": ["compress-path.png"],
 }
 
 
@@ -60,6 +64,7 @@ class RunFolders:
     parity_table: Path | None  # `bayesnas parity --hessian --table` (TypeScript vs PyTorch)
     ref_table: Path | None     # python -m bayesnas_ref.hessian --exact --out (python-ref recursion vs exact)
     figures: Path
+    compress: list[Path] = None  # `bayesnas compress` runs (the folder itself, or its runs)
 
 
 def _command(d: Path) -> str | None:
@@ -67,9 +72,27 @@ def _command(d: Path) -> str | None:
     if not f.is_file():
         return None
     try:
-        return json.loads(f.read_text()).get("command")
-    except (ValueError, AttributeError):
+        c = json.loads(f.read_text())
+    except ValueError:
         return None
+    if not isinstance(c, dict):
+        return None
+    # compression runs written before config.json had "command" hold config.grouping
+    return c.get("command") or ("compress" if isinstance(c.get("config"), dict) and "grouping" in c["config"] else None)
+
+
+def compress_runs(root: Path) -> list[Path]:
+    """`bayesnas compress` runs with metrics: the folder itself, or its (or its compress/) subfolders."""
+    def ok(d: Path) -> bool:
+        return _command(d) == "compress" and (d / "metrics.csv").is_file()
+    if ok(root):
+        return [root]
+    for base in (root / "compress", root):
+        if base.is_dir():
+            runs = sorted(d for d in base.iterdir() if d.is_dir() and ok(d))
+            if runs:
+                return runs
+    return []
 
 
 def resolve(run: str | os.PathLike, figures: str | os.PathLike | None = None) -> RunFolders:
@@ -97,7 +120,7 @@ def resolve(run: str | os.PathLike, figures: str | os.PathLike | None = None) ->
                     return cand
         return None
     return RunFolders(root, search, train, find("hessian-parity.arrow"), find("hessian-ref.arrow"),
-                      Path(figures).resolve() if figures else root / "figures")
+                      Path(figures).resolve() if figures else root / "figures", compress_runs(root))
 
 
 def latest_run(runs: str | os.PathLike = ROOT / "runs") -> Path:
@@ -124,6 +147,8 @@ def figures_expected(f: RunFolders) -> list[str]:
         out.append("hessian-parity.png")
     if f.ref_table:
         out.append("hessian-ref.png")
+    if f.compress:
+        out.append("compress-path.png")
     return out
 
 
@@ -145,6 +170,35 @@ def read_table(path: str | os.PathLike) -> tuple[dict[str, list], dict[str, str]
         t = pa.ipc.open_file(src).read_all()
     meta = {k.decode(): v.decode() for k, v in (t.schema.metadata or {}).items()}
     return {name: t.column(name).to_pylist() for name in t.column_names}, meta
+
+
+def read_compress_run(run: str | os.PathLike) -> dict:
+    """A compression run: {"name", "model", "grouping", "lambda", "seed", "rounds": [metrics.csv rows
+    as dicts of floats, architecture as text], "final_error": the reloaded model's test error when
+    summary.json has it}."""
+    import csv
+    d = Path(run)
+    conf = json.loads((d / "config.json").read_text())
+    c = conf.get("config", {})
+    rows = []
+    with open(d / "metrics.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            rows.append({k: (v if k == "architecture" else float(v)) for k, v in r.items()})
+    if not rows:
+        raise ValueError(f"{d / 'metrics.csv'}: no rounds")
+    final = None
+    if (d / "summary.json").is_file():
+        final = (json.loads((d / "summary.json").read_text()).get("exported") or {}).get("testErrorReloaded")
+    return {"name": d.name, "model": (c.get("model") or {}).get("name", "?"), "grouping": c.get("grouping"),
+            "lambda": c.get("lambda"), "seed": c.get("seed"), "rounds": rows, "final_error": final}
+
+
+# Published anchors (as usually quoted): weights kept, test error. Bayesian Compression (Louizos et
+# al. 2017, BC-GNJ, weights from its unit counts) and Sparse Variational Dropout (Molchanov et al. 2017).
+COMPRESS_ANCHORS = {
+    "lenet-300-100": [("BC-GNJ 278-98-13", 28648, 0.018), ("Sparse VD 68x", 266200 / 68, 0.0192)],
+    "lenet-5": [("BC-GNJ 8-13-88-13", 4074, 0.010), ("Sparse VD 280x", 430500 / 280, 0.0075)],
+}
 
 
 def state_files(search_dir: str | os.PathLike) -> list[Path]:
@@ -425,6 +479,41 @@ def plot_hessian_parity(table: dict, out):
     return p
 
 
+def plot_compress_path(runs: list[dict], out):
+    """Compression runs (read_compress_run): test error (%) against weights kept (log axis), one
+    point per round joined in order, the last row (final epochs) ringed; one panel per model, with
+    the published anchors of COMPRESS_ANCHORS as black stars."""
+    plt = _plt()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    if not runs:
+        raise ValueError("no compression runs to plot")
+    models = sorted({r["model"] for r in runs})
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6), squeeze=False)
+    for ax, model in zip(axes.ravel(), models):
+        mine = [r for r in runs if r["model"] == model]
+        for r in mine:
+            w = [row["weights"] for row in r["rounds"]]
+            e = [100 * row["testError"] for row in r["rounds"]]
+            label = f"{r['name']} ({r['grouping']}, λ {r['lambda']}, seed {r['seed']})"
+            line, = ax.plot(w, e, ".-", lw=0.8, alpha=0.8, label=label if len(mine) <= 12 else None)
+            ax.scatter(w[-1:], e[-1:], s=60, facecolors="none", edgecolors=line.get_color())
+        for name, w, e in COMPRESS_ANCHORS.get(model, []):
+            ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
+            ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set(xlabel="weights kept (non-zero, without biases)", ylabel="test error (%)",
+               title=f"{model}: {len(mine)} run(s), rounds in order, final ringed")
+        ax.grid(alpha=0.3, which="both")
+        if len(mine) <= 12:
+            ax.legend(fontsize=6)
+    p = _save(fig, out)
+    plt.close(fig)
+    return p
+
+
 # ---------------------------------------------------------------------------------------------
 # headless execution
 
@@ -462,11 +551,12 @@ def execute_notebook(nb_path: str | os.PathLike, run: str | os.PathLike, figures
 
 def run_notebooks(run: str | os.PathLike, only: list[str] | None = None, figures: str | os.PathLike | None = None,
                   timeout: int = 600) -> dict:
-    """Executes the notebooks (all of NOTEBOOKS, or ``only``) on a run folder. Returns
+    """Executes the notebooks (those of NOTEBOOKS whose inputs the folder holds, or ``only``) on a run folder. Returns
     {"run", "figures_dir", "notebooks": [{"name", "ok", "seconds", "output", "error"}],
     "figures": [png names], "expected": [...], "missing": [...]}."""
     f = resolve(run, figures)
-    names = only or list(NOTEBOOKS)
+    # without --only: the notebooks with something to show for this folder
+    names = only or [n for n, figs in NOTEBOOKS.items() if set(figs) & set(figures_expected(f))]
     res = []
     for name in names:
         nb = NOTEBOOK_DIR / name
@@ -487,7 +577,8 @@ def run_notebooks(run: str | os.PathLike, only: list[str] | None = None, figures
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bayesnas_ref.notebooks",
                                  description="Execute the analysis notebooks headless on a run folder.")
-    ap.add_argument("run", help="a search run folder, or a pipeline folder with search/, train/, parity/")
+    ap.add_argument("run", help="a search run folder, a pipeline folder with search/, train/, parity/, "
+                                "or a compress run (or a folder of them)")
     ap.add_argument("--only", default=None, help=f"comma-separated notebook names ({', '.join(NOTEBOOKS)})")
     ap.add_argument("--figures", default=None, help="where the PNGs go   [RUN/figures]")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per cell")

@@ -157,3 +157,36 @@ def test_a_darts_or_snas_round_table_reads_as_a_switch_table(tmp_path):
     assert mats["reduce"]["matrix"][0] == pytest.approx([0.6, 0.1, 0.6, 0.3])
     p = nb.plot_gamma(state, tmp_path / "gamma.png")
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _compress_run(d, model, weights, errors, command=True):
+    d.mkdir(parents=True)
+    conf = {"config": {"model": {"name": model}, "grouping": "neuron", "lambda": 0.01, "seed": 0}}
+    if command:
+        conf["command"] = "compress"
+    (d / "config.json").write_text(json.dumps(conf))
+    lines = ["round,architecture,weights,testError"] + [f"{i + 1},a-{i},{w},{e}" for i, (w, e) in enumerate(zip(weights, errors))]
+    (d / "metrics.csv").write_text("\n".join(lines) + "\n")
+    (d / "summary.json").write_text(json.dumps({"exported": {"testErrorReloaded": errors[-1] + 0.001}}))
+    return d
+
+
+def test_compress_runs_are_found_read_and_plotted(tmp_path):
+    a = _compress_run(tmp_path / "runs" / "a", "lenet-5", [20000, 5000, 3000], [0.015, 0.02, 0.011])
+    b = _compress_run(tmp_path / "runs" / "b", "lenet-300-100", [60000, 30000], [0.02, 0.018], command=False)  # older config.json
+    (tmp_path / "runs" / "notes").mkdir()
+    f = nb.resolve(tmp_path / "runs")
+    assert f.compress == [a, b] and nb.figures_expected(f) == ["compress-path.png"]
+    assert nb.resolve(a).compress == [a]
+    r = nb.read_compress_run(a)
+    assert r["model"] == "lenet-5" and [row["weights"] for row in r["rounds"]] == [20000, 5000, 3000]
+    assert r["rounds"][2]["architecture"] == "a-2" and r["final_error"] == pytest.approx(0.012)
+    p = nb.plot_compress_path([r, nb.read_compress_run(b)], tmp_path / "fig" / "compress-path.png")
+    assert _is_png(p)
+    with pytest.raises(ValueError):
+        nb.plot_compress_path([], tmp_path / "fig" / "none.png")
+    (a / "metrics.csv").write_text("round,architecture,weights,testError\n")
+    with pytest.raises(ValueError, match="metrics.csv: no rounds"):
+        nb.read_compress_run(a)
+    # a search pipeline folder has no compression runs, and only its notebooks run
+    assert nb.resolve(tmp_path / "runs" / "notes").compress == []
