@@ -9,6 +9,7 @@ import { checkModelSpec, LENET_5, type ModelSpec } from '../src/compress/spec.js
 import { pruneByGamma, updateGroups, weightHessians } from '../src/compress/bayes.js';
 import { loadModel, saveModel, toLayersModel } from '../src/compress/export.js';
 import { compress, DEFAULT_COMPRESS, finalLrAt, Trainer } from '../src/compress/run.js';
+import { findRuns, groupBySeed, markdownTables, readRun } from '../src/compress/table.js';
 import type { Split } from '../src/data/index.js';
 import { randomArray, relErr } from './helpers/numeric.js';
 
@@ -414,30 +415,25 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   const s1 = await compress({ ...cfg, seed: 1 }, data, path.join(root, 'runs', 's1'));
   const head = (await execa('git', ['rev-parse', 'HEAD'])).stdout.trim();
   t.is(JSON.parse(fs.readFileSync(path.join(root, 'runs', 's0', 'config.json'), 'utf8')).code.commit, head);
-  const out: string[] = [];
-  const log = console.log;
-  console.log = (s: string) => out.push(s);
-  let table: { runs: Array<{ flags: string; seed: number; testError: number; weights: number }>; seedGroups: Array<{ seeds: number[]; testError: { mean: number }; weights: { mean: number } }> };
-  try {
-    t.is(await run(['--table', path.join(root, 'runs'), '--json']), 0);
-    table = JSON.parse(out.join('\n'));
-    const flags = table.runs[1].flags;
-    t.is(flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --final-schedule cosine --hessian-batches 1 --hessian-batch 100 --train-size 500 --test-size 200');
-    // the printed flags, run again from scratch, give the same run
-    t.is(await run([...flags.split(' '), '--seed', '1', '--out', path.join(root, 'again'), '--json']), 0);
-    out.length = 0;
-    t.is(await run(['--table', path.join(root, 'runs', 's1'), path.join(root, 'again')]), 0);
-    t.regex(out.join('\n'), /\| again \| `--model lenet-300-100 .*` \| 1 \|/);
-    await t.throwsAsync(run(['--table', path.join(root, 'runs', 's0', 'gamma')]), { message: /--table: .*gamma: neither a finished compression run \(summary.json\) nor a folder of runs/ });
-  } finally { console.log = log; }
+  // the library's rows (the CLI prints these; other tests here replace console.log, so it is not captured)
+  const rows = findRuns([path.join(root, 'runs')]).map(readRun);
+  const table = { runs: rows, seedGroups: groupBySeed(rows) };
+  const flags = table.runs[1].flags;
+  t.is(flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --final-schedule cosine --hessian-batches 1 --hessian-batch 100 --train-size 500 --test-size 200');
+  // the printed flags, run again from scratch, give the same run
+  t.is(await run([...flags.split(' '), '--seed', '1', '--out', path.join(root, 'again'), '--json']), 0);
+  const both = [path.join(root, 'runs', 's1'), path.join(root, 'again')].map(readRun);
+  t.regex(markdownTables(both, groupBySeed(both)), /\| again \| `--model lenet-300-100 .*` \| 1 \|/);
+  t.is(await run(['--table', path.join(root, 'runs'), '--json']), 0);
+  await t.throwsAsync(run(['--table', path.join(root, 'runs', 's0', 'gamma')]), { message: /--table: .*gamma: neither a finished compression run \(summary.json\) nor a folder of runs/ });
   const again = JSON.parse(fs.readFileSync(path.join(root, 'again', 'summary.json'), 'utf8'));
   const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
   t.deepEqual(strip(again.rounds), strip(s1.rounds as never));
-  t.deepEqual(table!.runs.map((r) => r.seed), [0, 1]);
-  t.is(table!.seedGroups.length, 1);
-  t.deepEqual(table!.seedGroups[0].seeds, [0, 1]);
+  t.deepEqual(table.runs.map((r) => r.seed), [0, 1]);
+  t.is(table.seedGroups.length, 1);
+  t.deepEqual(table.seedGroups[0].seeds, [0, 1]);
   const e0 = s0.exported!.testErrorReloaded, e1 = s1.exported!.testErrorReloaded;
-  t.true(Math.abs(table!.seedGroups[0].testError.mean - (e0 + e1) / 2) < 1e-12);
-  t.is(table!.seedGroups[0].weights.mean, (s0.final.weights + s1.final.weights) / 2);
+  t.true(Math.abs(table.seedGroups[0].testError.mean - (e0 + e1) / 2) < 1e-12);
+  t.is(table.seedGroups[0].weights.mean, (s0.final.weights + s1.final.weights) / 2);
   fs.rmSync(root, { recursive: true, force: true });
 });
