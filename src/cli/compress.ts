@@ -141,7 +141,7 @@ async function resume(values: Record<string, unknown>): Promise<number> {
     if (values.out === undefined) throw new UsageError('--from-round branches a run: give --out NEW as well');
     const kept = checkpointRounds(from);
     fromRound = intFlag(values, 'from-round', 1, 1);
-    if (!kept.includes(fromRound)) throw new UsageError(`--from-round: ${from} keeps no checkpoint of round ${fromRound} (${kept.length ? `rounds ${kept.join(', ')}` : 'no per-round checkpoints'})`);
+    if (!kept.includes(fromRound)) throw new UsageError(`--from-round: ${from} keeps no checkpoint of round ${fromRound} (${kept.length ? `rounds ${kept.join(', ')}` : 'no per-round checkpoints: --resume DIR --out NEW branches from its last round'})`);
     cfg.rounds = intFlag(values, 'rounds', fromRound, fromRound);   // by default the branch stops after that round
   } else if (values.rounds !== undefined) {
     const done = (JSON.parse(fs.readFileSync(path.join(from, 'checkpoint', 'state.json'), 'utf8')) as { roundDone: number }).roundDone;
