@@ -376,6 +376,10 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
     // from round 1's kept checkpoint: stopping there, and running round 2 again to the same numbers
     t.is(await run(['--resume', a, '--from-round', '1', '--out', `${c}-r1`, '--json']), 0);
     t.is(await run(['--resume', a, '--from-round', '1', '--rounds', '2', '--out', `${c}-r1to2`, '--json']), 0);
+    // a folder written before per-round checkpoints (only checkpoint/*) still branches from its last round
+    fs.cpSync(a, `${c}-older`, { recursive: true });
+    for (const r of [1, 2]) fs.rmSync(path.join(`${c}-older`, 'checkpoint', `round-${r}`), { recursive: true });
+    t.is(await run(['--resume', `${c}-older`, '--out', `${c}-older-branch`, '--json']), 0);
     await t.throwsAsync(run(['--resume', a, '--rounds', '1', '--out', c]), { message: /--rounds must be an integer >= 2 \(got '1'\)/ });
     t.is(await run(['--resume', a, '--out', `${c}-more`, '--rounds', '3', '--json']), 0);
     t.is(await run(['--resume', a, '--out', c, '--final-epochs', '1', '--final-schedule', 'cosine', '--json']), 0);
@@ -396,6 +400,9 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   t.is(r1.final.architecture, full.rounds[0].architecture);
   t.deepEqual(fs.readdirSync(path.join(`${c}-r1`, 'gamma')), ['round-1.arrow']);
   t.deepEqual(fs.readdirSync(path.join(`${c}-r1`, 'checkpoint')).filter((d) => d.startsWith('round-')), ['round-1']);
+  const older = JSON.parse(fs.readFileSync(path.join(`${c}-older-branch`, 'summary.json'), 'utf8'));
+  t.deepEqual(strip(older.rounds), strip(full.rounds as never));
+  t.true(fs.existsSync(path.join(`${c}-older-branch`, 'checkpoint', 'state.json')));
   const r1to2 = JSON.parse(fs.readFileSync(path.join(`${c}-r1to2`, 'summary.json'), 'utf8'));
   t.deepEqual(strip(r1to2.rounds), strip(full.rounds as never));
   t.is(r1to2.exported.testErrorReloaded, full.exported!.testErrorReloaded);

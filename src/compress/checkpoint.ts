@@ -34,11 +34,17 @@ export function checkpointRounds(runDir: string): number[] {
     .map((m) => Number(m[1])).sort((a, b) => a - b);
 }
 
+/** Copies one checkpoint's files into another checkpoint folder (created if missing), state.json last. */
+function copyCheckpoint(src: ReturnType<typeof files>, dst: ReturnType<typeof files>): void {
+  fs.mkdirSync(dst.ck, { recursive: true });
+  for (const k of ['params', 'masks', 'groups', 'state'] as const) fs.copyFileSync(src[k], dst[k]);
+}
+
 /** Copies the per-round checkpoints 1..upTo of `from` into `to` and makes round `upTo` the latest there. */
 export function copyCheckpoints(from: string, to: string, upTo: number): void {
-  for (const r of checkpointRounds(from).filter((r) => r <= upTo)) fs.cpSync(files(from, r).ck, files(to, r).ck, { recursive: true });
-  const src = fs.existsSync(files(from, upTo).state) ? files(from, upTo) : files(from), dst = files(to);   // folders from before per-round copies keep the latest only
-  for (const k of ['params', 'masks', 'groups', 'state'] as const) fs.copyFileSync(src[k], dst[k]);
+  for (const r of checkpointRounds(from).filter((r) => r <= upTo)) copyCheckpoint(files(from, r), files(to, r));
+  // folders from before per-round copies keep the latest only
+  copyCheckpoint(fs.existsSync(files(from, upTo).state) ? files(from, upTo) : files(from), files(to));
 }
 
 export async function saveCompressCheckpoint(runDir: string, net: CompressNet, trainer: Trainer, st: Omit<CompressCheckpointState, 'savedAt'>): Promise<void> {
@@ -68,9 +74,7 @@ export async function saveCompressCheckpoint(runDir: string, net: CompressNet, t
   fs.renameSync(`${f.groups}.tmp`, f.groups);
   fs.writeFileSync(`${f.state}.tmp`, JSON.stringify({ ...st, savedAt: new Date().toISOString() }, null, 2));
   fs.renameSync(`${f.state}.tmp`, f.state);   // last: a checkpoint counts once its state.json is there
-  const kept = files(runDir, st.roundDone);
-  fs.mkdirSync(kept.ck, { recursive: true });
-  for (const k of ['params', 'masks', 'groups', 'state'] as const) fs.copyFileSync(f[k], kept[k]);
+  copyCheckpoint(f, files(runDir, st.roundDone));
 }
 
 /**
