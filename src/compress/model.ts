@@ -87,6 +87,10 @@ export interface Ctx { tape?: HessianTape }
  */
 export interface CompactLayer { select: tf.Tensor1D | null; rows: tf.Tensor1D | null; cols: tf.Tensor1D | null; wmask: tf.Tensor | null }
 
+function disposeCompactLayer(p: CompactLayer): void {
+  tf.dispose([p.select, p.rows, p.cols, p.wmask].filter((t): t is tf.Tensor => !!t));
+}
+
 const rec = (ctx: Ctx, x: tf.Tensor, y: tf.Tensor, rule: (Hy: tf.Tensor) => Array<tf.Tensor | null>) => ctx.tape?.record([x], y, rule);
 
 function groupKindFor(grouping: Grouping, kind: 'dense' | 'conv', classifier: boolean): GroupKind {
@@ -302,7 +306,7 @@ export class CompressNet {
       const select: number[] = [], rows: number[] = [];
       layout.forEach((u, j) => { if (l.inAlive[u]) { select.push(j); rows.push(u); } });
       const cols = live(l.outAlive);
-      if (!rows.length || !cols.length) { plan.forEach((p) => tf.dispose([p.select, p.rows, p.cols, p.wmask].filter((t): t is tf.Tensor => !!t))); return null; }
+      if (!rows.length || !cols.length) { plan.forEach(disposeCompactLayer); return null; }
       let wmask: tf.Tensor | null = null;
       if (l.wAlive) {
         const taps = l.kind === 'conv' ? l.k * l.k : 1, I = l.inUnits, O = l.outUnits;
@@ -318,7 +322,7 @@ export class CompressNet {
   }
 
   private disposePlan(): void {
-    for (const p of this.plan ?? []) tf.dispose([p.select, p.rows, p.cols, p.wmask].filter((t): t is tf.Tensor => !!t));
+    this.plan?.forEach(disposeCompactLayer);
     this.plan = null;
   }
 
