@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { engineInfo, initEngine } from '../engine/index.js';
-import { DATASET_NAMES, headOf, loadDataset, UNIT_SCALE, type DatasetName, type Split } from '../data/index.js';
+import { DATASET_NAMES, headOf, holdOut, loadDataset, UNIT_SCALE, type DatasetName, type Split } from '../data/index.js';
 import { GROUPINGS } from '../compress/model.js';
 import { loadModelSpec } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
@@ -44,6 +44,10 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --final-lr X        their learning rate   [lr/10]
   --final-schedule constant|cosine   keep --final-lr, or decay it per step to 0 by a half cosine   [constant]
   --weight-decay W    L2 weight decay on every weight and bias, added to the data gradient   [0]
+  --final-weight-decay W   the final epochs' weight decay   [--weight-decay]
+  --val N             hold out the last N training images (after --train-size) as a validation split:
+                      never trained on, its error is reported every round (valError) so that settings
+                      can be chosen without the test set   [0 = none]
   --threshold T       prune groups with γ < T   [${D.threshold}]
   --batch N           batch size   [${D.batch}]
   --optimizer sgd|adam  SGD with momentum 0.9, or Adam   [${D.optimizer}]
@@ -59,7 +63,7 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --resume DIR        continue the run in DIR after its last finished round (a checkpoint is written after
                       every round with --optimizer sgd; the final epochs run again from the last round).
                       The run's own settings apply; --rounds (more rounds than the checkpoint's),
-                      --final-epochs, --final-lr and --final-schedule may be changed, and with --out NEW
+                      --final-epochs, --final-lr, --final-schedule and --final-weight-decay may be changed, and with --out NEW
                       the rounds so far stay in DIR and the rest branches into NEW (a finished run can
                       only be branched)
   --from-round R      with --resume DIR --out NEW: branch from the checkpoint kept after round R instead of
@@ -83,7 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
     epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
     'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, resume: { type: 'string' }, 'from-round': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
+    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, 'final-weight-decay': { type: 'string' }, val: { type: 'string' }, resume: { type: 'string' }, 'from-round': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
     repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
@@ -114,23 +118,28 @@ export async function run(argv: string[]): Promise<number> {
     weightDecay: numFlag(values, 'weight-decay', 0, 0),
   };
   if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
+  if (values['final-weight-decay'] !== undefined) cfg.finalWeightDecay = numFlag(values, 'final-weight-decay', 0, 0);
+  const val = intFlag(values, 'val', 0, 0);
+  if (val) cfg.val = val;
   await initEngine();
   const data = loadDataset(dataset);
   const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);
-  const train = trainSize ? headOf(data.train, trainSize) : data.train;
+  const base = trainSize ? headOf(data.train, trainSize) : data.train;
+  if (val && val >= base.n) throw new UsageError(`--val ${val}: the training set has only ${base.n} images (--val must leave some to train on)`);
+  const { rest: train, held } = val ? holdOut(base, val) : { rest: base, held: undefined };
   const test = testSize ? headOf(data.test, testSize) : data.test;
   const runDir = path.resolve(String(values.out ?? path.join('runs', `${stamp()}-compress-${model.name}-${dataset}`)));
   if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run (--resume ${runDir} continues it; or give another folder)`);
   const normalize = choiceFlag(values, 'normalize', ['unit', 'dataset'] as const, 'unit');
-  return execute({ ...cfg, normalize }, { train, test, classes: data.classes.length }, runDir, !!values.json, undefined);
+  return execute({ ...cfg, normalize }, { train, test, val: held, classes: data.classes.length }, runDir, !!values.json, undefined);
 }
 
 /** `--resume DIR [--out NEW] [--final-…]`: the saved settings, data of the same sizes, the checkpoint. */
 async function resume(values: Record<string, unknown>): Promise<number> {
   const from = path.resolve(String(values.resume));
-  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'from-round', 'final-epochs', 'final-lr', 'final-schedule', 'help']);
+  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'from-round', 'final-epochs', 'final-lr', 'final-schedule', 'final-weight-decay', 'help']);
   const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
-  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
+  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule, --final-weight-decay and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
   const cfgFile = path.join(from, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new UsageError(`--resume: ${cfgFile} does not exist`);
   if (!fs.existsSync(path.join(from, 'checkpoint', 'state.json'))) throw new UsageError(`--resume: ${from} has no checkpoint (checkpoint/state.json; written after every round of an SGD run)`);
@@ -150,38 +159,42 @@ async function resume(values: Record<string, unknown>): Promise<number> {
   if (values['final-epochs'] !== undefined) cfg.finalEpochs = intFlag(values, 'final-epochs', 0, 0);
   if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
   if (values['final-schedule'] !== undefined) cfg.finalSchedule = choiceFlag(values, 'final-schedule', ['constant', 'cosine'] as const, 'constant');
+  if (values['final-weight-decay'] !== undefined) cfg.finalWeightDecay = numFlag(values, 'final-weight-decay', 0, 0);
   const runDir = values.out !== undefined ? path.resolve(String(values.out)) : from;
   if (runDir === from && fs.existsSync(path.join(from, 'summary.json'))) throw new UsageError(`--resume: ${from} is a finished run; give --out NEW to branch its final epochs into a new folder`);
   if (runDir !== from && fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run`);
   await initEngine();
   const data = loadDataset(cfg.dataset as DatasetName);
-  const train = saved.train < data.train.n ? headOf(data.train, saved.train) : data.train;
+  // the same images: the first `train` (+ `val` held out after them), the first `test`
+  const val = cfg.val ?? 0, used = saved.train + val;
+  const base = used < data.train.n ? headOf(data.train, used) : data.train;
+  const { rest: train, held } = val ? holdOut(base, val) : { rest: base, held: undefined };
   const test = saved.test < data.test.n ? headOf(data.test, saved.test) : data.test;
-  return execute(cfg, { train, test, classes: data.classes.length }, runDir, !!values.json, from, fromRound);
+  return execute(cfg, { train, test, val: held, classes: data.classes.length }, runDir, !!values.json, from, fromRound);
 }
 
-async function execute(cfg: CompressConfig, d: { train: Split; test: Split; classes: number }, runDir: string, quiet: boolean, resumeFrom: string | undefined,
+async function execute(cfg: CompressConfig, d: { train: Split; test: Split; val?: Split; classes: number }, runDir: string, quiet: boolean, resumeFrom: string | undefined,
   fromRound?: number): Promise<number> {
   const engine = engineInfo();   // initialised by the caller before it loaded the data
   const { model } = cfg, { train, test } = d;
-  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
+  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train${d.val ? ` / ${d.val.n} validation` : ''} / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
   let bar: Progress | null = null;
   let elapsed = 0, done = 0;
-  const result = await compress(cfg, { train, test, classes: d.classes, normalization: cfg.normalize === 'dataset' ? undefined : UNIT_SCALE }, runDir, {
+  const result = await compress(cfg, { train, test, val: d.val, classes: d.classes, normalization: cfg.normalize === 'dataset' ? undefined : UNIT_SCALE }, runDir, {
     onPhase(r, phase, steps) { bar?.stop(); bar = progress(`round ${Math.min(r, cfg.rounds)}/${cfg.rounds} ${r > cfg.rounds ? 'final   ' : phase.padEnd(8)}`, steps, { quiet, fields: ['loss'] }); },
     onStep(done, loss) { bar?.update(done, { loss: loss.toFixed(4) }); },
     onRound(m) {
       bar?.stop(); bar = null;
       elapsed += m.secondsRound; done++;
       const left = m.round < cfg.rounds ? (elapsed / done) * (cfg.rounds - m.round) + (cfg.finalEpochs * elapsed) / (done * (cfg.epochs + cfg.finetuneEpochs) || 1) : 0;
-      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
+      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%${m.valError !== undefined ? `, validation error ${(100 * m.valError).toFixed(2)}%` : ''}, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
     },
   }, { resumeFrom, fromRound });
   if (quiet) console.log(JSON.stringify(result, null, 2));
   else {
     const f = result.final, x = result.exported!;
     console.log(`${model.name} on ${cfg.dataset}: ${result.initial.architecture} -> ${f.architecture}`);
-    console.log(`weights kept ${f.weights} of ${result.initial.weights} (${f.ratio.toFixed(1)}x fewer), test error ${(100 * f.testError).toFixed(2)}%`);
+    console.log(`weights kept ${f.weights} of ${result.initial.weights} (${f.ratio.toFixed(1)}x fewer), test error ${(100 * f.testError).toFixed(2)}%${f.valError !== undefined ? `, validation error ${(100 * f.valError).toFixed(2)}%` : ''}`);
     console.log(`exported smaller model: ${x.params} parameters (${x.layers.join(', ')}) -> ${x.dir}; reloaded test error ${(100 * x.testErrorReloaded).toFixed(2)}%, max |logit diff| ${x.maxLogitDiff.toExponential(1)}`);
     console.log(`run folder ${runDir} (${result.seconds.toFixed(0)} s)`);
   }

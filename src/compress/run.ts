@@ -46,6 +46,10 @@ export interface CompressConfig {
   finalSchedule?: FinalSchedule;
   /** L2 weight decay added to the data gradient of every weight and bias (PyTorch's coupled form), every epoch */
   weightDecay?: number;
+  /** weight decay of the final epochs (default: weightDecay) */
+  finalWeightDecay?: number;
+  /** training images held out as a validation split (the last ones; recorded so that a resume rebuilds it) */
+  val?: number;
   /** input normalisation, recorded in config.json ('unit' = pixel/255) */
   normalize?: 'unit' | 'dataset';
 }
@@ -55,7 +59,8 @@ export const DEFAULT_COMPRESS: Omit<CompressConfig, 'model' | 'dataset'> = {
   hessianBatches: 10, hessianBatch: 200, seed: 0, penalty: 'prox', optimizer: 'sgd', finalEpochs: 0,
 };
 
-export interface CompressData { train: Split; test: Split; normalization?: Normalization; classes: number }
+/** `val`: a held-out part of the training set, never trained on; its error is reported every round. */
+export interface CompressData { train: Split; test: Split; val?: Split; normalization?: Normalization; classes: number }
 
 export interface RoundMetrics {
   round: number;
@@ -64,6 +69,8 @@ export interface RoundMetrics {
   biases: number;
   ratio: number;
   testError: number;
+  /** error on the held-out validation split (only when the run has one) */
+  valError?: number;
   groupsPruned: number;
   trainLoss: number;
   secondsTrain: number;
@@ -111,11 +118,13 @@ export class Trainer {
   private readonly adam: tf.Optimizer | null = null;
   private readonly sgd: Sgd | null = null;
   private lrNow: number;
+  private wdNow: number;
   /** the network's variables by name (Adam's weight decay reads them) */
   private readonly byName: Map<string, tf.Variable>;
   constructor(readonly net: CompressNet, readonly lr: number, readonly penaltyMode: PenaltyMode = 'prox', optimizer: OptimizerName = 'sgd',
     readonly weightDecay = 0) {
     this.lrNow = lr;
+    this.wdNow = weightDecay;
     this.byName = new Map(net.variables().map((w) => [w.name, w]));
     if (optimizer === 'adam') this.adam = tf.train.adam(lr);
     else this.sgd = new Sgd(net.variables(), { lr, momentum: 0.9, weightDecay });
@@ -136,7 +145,7 @@ export class Trainer {
         return inLoss ? tf.add(ce, this.net.penalty(lambda)) as tf.Scalar : ce;
       }, this.net.variables());
       if (this.adam) {
-        const wd = this.weightDecay;
+        const wd = this.wdNow;
         this.adam.applyGradients(wd ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(g, tf.mul(this.byName.get(k)!, wd))])) : grads);
       } else this.sgd!.apply(grads);
       return value.dataSync()[0];
@@ -158,6 +167,11 @@ export class Trainer {
     this.lrNow = lr;
     if (this.adam) (this.adam as unknown as { learningRate: number }).learningRate = lr; else this.sgd!.lr = lr;
   }
+  /** Sets the weight decay (the final epochs may use their own). */
+  setWeightDecay(wd: number): void {
+    this.wdNow = wd;
+    if (this.sgd) this.sgd.weightDecay = wd;
+  }
   dispose(): void { this.adam?.dispose(); this.sgd?.dispose(); }
 }
 
@@ -178,9 +192,11 @@ export function writeGammaTable(file: string, round: number, rows: GroupRow[], p
 }
 
 function writeMetrics(dir: string, rows: RoundMetrics[]): void {
-  const keys = Object.keys(rows[0]) as Array<keyof RoundMetrics>;
-  writeArrow(path.join(dir, 'metrics.arrow'), Object.fromEntries(keys.map((k) => [k, k === 'architecture' ? rows.map((r) => r[k]) : Float64Array.from(rows, (r) => r[k] as number)])));
-  fs.writeFileSync(path.join(dir, 'metrics.csv'), [keys.join(','), ...rows.map((r) => keys.map((k) => r[k]).join(','))].join('\n') + '\n');
+  // every key of any row (a branch of a run without a validation split adds valError later); missing = NaN
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))] as Array<keyof RoundMetrics>;
+  const at = (r: RoundMetrics, k: keyof RoundMetrics) => r[k] ?? NaN;
+  writeArrow(path.join(dir, 'metrics.arrow'), Object.fromEntries(keys.map((k) => [k, k === 'architecture' ? rows.map((r) => r[k]) : Float64Array.from(rows, (r) => at(r, k) as number)])));
+  fs.writeFileSync(path.join(dir, 'metrics.csv'), [keys.join(','), ...rows.map((r) => keys.map((k) => at(r, k)).join(','))].join('\n') + '\n');
 }
 
 /**
@@ -223,6 +239,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     }
   }
   const checkpoints = !!runDir && cfg.optimizer === 'sgd';
+  const valErrorOf = () => (data.val ? { valError: testError((x) => net.forward(x), data.val, data.normalization) } : {});
   const steps = countBatches(train.n, cfg.batch, true);
   const epoch = (round: number, phase: 'train' | 'finetune', lambda: number, lrAt?: (step: number) => number): number => {
     ev.onPhase?.(round, phase, steps);
@@ -261,7 +278,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     const c = net.counts();
     const m: RoundMetrics = {
       round: r, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
-      testError: testError((x) => net.forward(x), test, data.normalization), groupsPruned, trainLoss, secondsTrain, secondsHessian,
+      testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned, trainLoss, secondsTrain, secondsHessian,
       secondsRound: (performance.now() - tr) / 1000,
     };
     rounds.push(m);
@@ -275,12 +292,13 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   if (cfg.finalEpochs > 0) {
     const tr = performance.now();
     const lr = cfg.finalLr ?? cfg.lr / 10, total = cfg.finalEpochs * steps;
+    trainer.setWeightDecay(cfg.finalWeightDecay ?? cfg.weightDecay ?? 0);
     let trainLoss = NaN;
     for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0, (i) => finalLrAt(cfg.finalSchedule ?? 'constant', lr, e * steps + i, total));
     const c = net.counts();
     const m: RoundMetrics = {
       round: cfg.rounds + 1, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
-      testError: testError((x) => net.forward(x), test, data.normalization), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
+      testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
       secondsHessian: 0, secondsRound: (performance.now() - tr) / 1000,
     };
     rounds.push(m);

@@ -15,6 +15,8 @@ export interface RunRow {
   ratio: number;
   /** test error of the exported model after reloading (the masked network's when nothing was exported) */
   testError: number;
+  /** the final network's error on the held-out validation split (--val), null without one */
+  valError: number | null;
   seconds: number;
   resumedFrom: string | null;
   /** the code's commit (7 characters, '+' when the tree had changes), null when not recorded */
@@ -24,7 +26,7 @@ export interface RunRow {
 export interface Stat { mean: number; sd: number; min: number; max: number }
 
 /** `commits`: the distinct code versions of the runs (null = not recorded); numbers may differ between them. */
-export interface SeedGroup { flags: string; seeds: number[]; weights: Stat; testError: Stat; commits: Array<string | null>; runs: RunRow[] }
+export interface SeedGroup { flags: string; seeds: number[]; weights: Stat; testError: Stat; valError: Stat | null; commits: Array<string | null>; runs: RunRow[] }
 
 function readJson<T>(file: string): T {
   if (!fs.existsSync(file)) throw new Error(`${file} does not exist (not a finished compression run)`);
@@ -37,15 +39,16 @@ export function flagsOf(c: CompressConfig): string {
   const out = [`--model ${c.model.name}`, `--dataset ${c.dataset}`];
   const names: Array<[keyof CompressConfig, string]> = [
     ['grouping', 'group'], ['lambda', 'lambda'], ['threshold', 'threshold'], ['rounds', 'rounds'], ['epochs', 'epochs'], ['finetuneEpochs', 'finetune-epochs'],
-    ['finalEpochs', 'final-epochs'], ['finalLr', 'final-lr'], ['finalSchedule', 'final-schedule'], ['weightDecay', 'weight-decay'], ['batch', 'batch'],
+    ['finalEpochs', 'final-epochs'], ['finalLr', 'final-lr'], ['finalSchedule', 'final-schedule'], ['weightDecay', 'weight-decay'], ['finalWeightDecay', 'final-weight-decay'], ['val', 'val'], ['batch', 'batch'],
     ['lr', 'lr'], ['optimizer', 'optimizer'], ['penalty', 'penalty'], ['hessianBatches', 'hessian-batches'], ['hessianBatch', 'hessian-batch'], ['normalize', 'normalize'],
   ];
-  const implicit: Record<string, unknown> = { finalSchedule: 'constant', weightDecay: 0, normalize: 'unit' };
+  const implicit: Record<string, unknown> = { finalSchedule: 'constant', weightDecay: 0, val: 0, normalize: 'unit' };
   for (const [k, flag] of names) {
     const v = c[k];
     if (v === undefined || v === (D[k] ?? implicit[k])) continue;
     if (k === 'finalLr' && (c.finalEpochs === 0 || v === c.lr / 10)) continue;
     if (k === 'finalSchedule' && c.finalEpochs === 0) continue;
+    if (k === 'finalWeightDecay' && (c.finalEpochs === 0 || v === (c.weightDecay ?? 0))) continue;
     out.push(`--${flag} ${v}`);
   }
   return out.join(' ');
@@ -61,13 +64,13 @@ export function readRun(dir: string): RunRow {
   if (!conf.config?.model?.name) throw new Error(`${path.join(dir, 'config.json')}: no config.model.name (not a compression run)`);
   if (!sum.final) throw new Error(`${path.join(dir, 'summary.json')}: no 'final' row`);
   let flags = flagsOf(conf.config);
-  // runs on the first N samples say so
-  const full = FULL_SIZES[conf.config.dataset];
-  if (full && conf.train !== undefined && conf.train < full[0]) flags += ` --train-size ${conf.train}`;
+  // runs on the first N samples say so (N includes the held-out validation images)
+  const full = FULL_SIZES[conf.config.dataset], used = conf.train !== undefined ? conf.train + (conf.config.val ?? 0) : undefined;
+  if (full && used !== undefined && used < full[0]) flags += ` --train-size ${used}`;
   if (full && conf.test !== undefined && conf.test < full[1]) flags += ` --test-size ${conf.test}`;
   return {
     dir, flags, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
-    testError: sum.exported?.testErrorReloaded ?? sum.final.testError, seconds: sum.seconds, resumedFrom: conf.resumedFrom ?? null,
+    testError: sum.exported?.testErrorReloaded ?? sum.final.testError, valError: typeof sum.final.valError === 'number' ? sum.final.valError : null, seconds: sum.seconds, resumedFrom: conf.resumedFrom ?? null,
     commit: conf.code?.commit ? `${conf.code.commit.slice(0, 7)}${conf.code.dirty ? '+' : ''}` : null,
   };
 }
@@ -101,21 +104,30 @@ export function groupBySeed(rows: RunRow[]): SeedGroup[] {
   }
   return [...by].filter(([, g]) => g.length > 1).map(([flags, g]) => ({
     flags, seeds: g.map((r) => r.seed), runs: g, commits: [...new Set(g.map((r) => r.commit))], weights: stat(g.map((r) => r.weights)), testError: stat(g.map((r) => r.testError)),
+    valError: g.every((r) => r.valError !== null) ? stat(g.map((r) => r.valError!)) : null,
   }));
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
+const meanSd = (e: Stat) => `${pct(e.mean)} ± ${(100 * e.sd).toFixed(2)} (${pct(e.min)}–${pct(e.max)})`;
+
+/** Markdown tables of runs and seed groups; a validation error column appears when any run held out a validation split. */
 export function markdownTables(rows: RunRow[], groups: SeedGroup[]): string {
-  const lines = ['| run | flags | seed | architecture | weights | ratio | test error | wall | code |', '|---|---|---|---|---|---|---|---|---|'];
+  const withVal = rows.some((r) => r.valError !== null);
+  const vh = withVal ? ' validation error |' : '', vr = withVal ? '---|' : '';
+  const lines = [`| run | flags | seed | architecture | weights | ratio |${vh} test error | wall | code |`, `|---|---|---|---|---|---|${vr}---|---|---|`];
   for (const r of rows) {
-    lines.push(`| ${path.basename(r.dir)}${r.resumedFrom ? ` (branch of ${path.basename(r.resumedFrom)})` : ''} | \`${r.flags}\` | ${r.seed} | ${r.architecture} | ${r.weights.toLocaleString('en-US')} | ${r.ratio.toFixed(1)}x | ${pct(r.testError)} | ${(r.seconds / 60).toFixed(0)} min | ${r.commit ?? '?'} |`);
+    const v = withVal ? ` ${r.valError !== null ? pct(r.valError) : '–'} |` : '';
+    lines.push(`| ${path.basename(r.dir)}${r.resumedFrom ? ` (branch of ${path.basename(r.resumedFrom)})` : ''} | \`${r.flags}\` | ${r.seed} | ${r.architecture} | ${r.weights.toLocaleString('en-US')} | ${r.ratio.toFixed(1)}x |${v} ${pct(r.testError)} | ${(r.seconds / 60).toFixed(0)} min | ${r.commit ?? '?'} |`);
   }
   if (groups.length) {
-    lines.push('', '| flags | seeds | weights, mean ± sd (min–max) | test error, mean ± sd (min–max) | code |', '|---|---|---|---|---|');
+    const gv = groups.some((g) => g.valError);
+    lines.push('', `| flags | seeds | weights, mean ± sd (min–max) |${gv ? ' validation error, mean ± sd (min–max) |' : ''} test error, mean ± sd (min–max) | code |`, `|---|---|---|${gv ? '---|' : ''}---|---|`);
     for (const g of groups) {
-      const w = g.weights, e = g.testError;
-      lines.push(`| \`${g.flags}\` | ${g.seeds.join(', ')} | ${Math.round(w.mean).toLocaleString('en-US')} ± ${Math.round(w.sd).toLocaleString('en-US')} (${w.min.toLocaleString('en-US')}–${w.max.toLocaleString('en-US')}) | ${pct(e.mean)} ± ${(100 * e.sd).toFixed(2)} (${pct(e.min)}–${pct(e.max)}) | ${g.commits.map((c) => c ?? '?').join(', ')} |`);
+      const w = g.weights;
+      const v = gv ? ` ${g.valError ? meanSd(g.valError) : '–'} |` : '';
+      lines.push(`| \`${g.flags}\` | ${g.seeds.join(', ')} | ${Math.round(w.mean).toLocaleString('en-US')} ± ${Math.round(w.sd).toLocaleString('en-US')} (${w.min.toLocaleString('en-US')}–${w.max.toLocaleString('en-US')}) |${v} ${meanSd(g.testError)} | ${g.commits.map((c) => c ?? '?').join(', ')} |`);
     }
   }
   return lines.join('\n');

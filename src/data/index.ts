@@ -17,7 +17,7 @@ export {
   type DatasetStatus, type LoadDatasetOptions, type SearchedPlace,
 } from './datasets.js';
 export {
-  Rng, deriveSeed, headOf, mixSeed, permutation, resolveSizes, shuffleInPlace, splitTrainingSet, takeIndices,
+  Rng, deriveSeed, headOf, holdOut, mixSeed, permutation, resolveSizes, shuffleInPlace, splitTrainingSet, takeIndices,
   type SplitOptions, type SplitSizes, type Subset, type TrainSplits,
 } from './splits.js';
 export {

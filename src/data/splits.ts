@@ -100,6 +100,16 @@ export function headOf(split: Split, k: number): Split {
   return { ...split, images: split.images.subarray(0, k * per), labels: split.labels.subarray(0, k), n: k };
 }
 
+/** The last `k` samples of a split held out from the rest (as views): `{ rest, held }`. */
+export function holdOut(split: Split, k: number): { rest: Split; held: Split } {
+  if (!(Number.isInteger(k) && k > 0 && k < split.n)) throw new Error(`hold-out size must be an integer in 1..${split.n - 1}, got ${k}`);
+  const per = split.height * split.width * split.channels, m = split.n - k;
+  return {
+    rest: { ...split, images: split.images.subarray(0, m * per), labels: split.labels.subarray(0, m), n: m },
+    held: { ...split, images: split.images.subarray(m * per), labels: split.labels.subarray(m), n: k },
+  };
+}
+
 export interface SplitSizes {
   /** weights-training subset */
   train?: number;

@@ -27,6 +27,8 @@ export class Sgd {
 
   set lr(v: number) { this.o.lr = v; }
   get lr(): number { return this.o.lr; }
+  set weightDecay(v: number) { this.o.weightDecay = v; }
+  get weightDecay(): number { return this.o.weightDecay ?? 0; }
 
   /** Applies gradients (a map by variable name that may hold other optimisers' variables too). Call inside a tidy. */
   apply(grads: tf.NamedTensorMap): void {
