@@ -8,7 +8,7 @@ import { CompressNet, type Grouping } from '../src/compress/model.js';
 import { checkModelSpec, LENET_5, type ModelSpec } from '../src/compress/spec.js';
 import { pruneByGamma, updateGroups, weightHessians } from '../src/compress/bayes.js';
 import { loadModel, saveModel, toLayersModel } from '../src/compress/export.js';
-import { compress, DEFAULT_COMPRESS, finalLrAt, Trainer } from '../src/compress/run.js';
+import { compress, DEFAULT_COMPRESS, finalLrAt, testError, Trainer } from '../src/compress/run.js';
 import { findRuns, groupBySeed, markdownTables, readRun } from '../src/compress/table.js';
 import type { Split } from '../src/data/index.js';
 import { randomArray, relErr } from './helpers/numeric.js';
@@ -292,6 +292,13 @@ test('weight decay adds lr·wd·w to the first SGD step; the cosine final schedu
   for (let j = 0; j < a.w0.length; j++) worst = Math.max(worst, Math.abs((a.w1[j] - b.w1[j]) - 0.1 * 0.5 * a.w0[j]));
   t.true(worst < 1e-6, `max deviation ${worst}`);
   t.true(a.w0.some((v, j) => Math.abs(a.w1[j] - b.w1[j]) > 1e-4));
+  // setting the weight decay later (the final epochs' own) acts as giving it to the constructor
+  const net = new CompressNet(m, { grouping: 'neuron', input: [2, 3, 1], classes: 3, seed: 3 });
+  const tr = new Trainer(net, 0.1, 'prox', 'sgd', 0);
+  tr.setWeightDecay(0.5);
+  tr.step(x, y, 0);
+  t.deepEqual(net.layers[0].W.dataSync().slice(), b.w1);
+  tr.dispose(); net.dispose();
   x.dispose(); y.dispose();
   t.is(finalLrAt('constant', 0.01, 7, 10), 0.01);
   t.is(finalLrAt('cosine', 0.01, 0, 10), 0.01);
@@ -370,7 +377,7 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   try {
     await t.throwsAsync(run(['--resume', a]), { message: /is a finished run; give --out NEW/ });
     await t.throwsAsync(run(['--model', 'lenet-300-100', '--out', b]), { message: /--out: .* already holds a run \(--resume .* continues it/ });
-    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule and --out may be given \(not --lambda\)/ });
+    await t.throwsAsync(run(['--resume', a, '--lambda', '1', '--out', c]), { message: /only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule, --final-weight-decay and --out may be given \(not --lambda\)/ });
     await t.throwsAsync(run(['--resume', a, '--from-round', '1']), { message: /--from-round branches a run: give --out NEW/ });
     await t.throwsAsync(run(['--resume', a, '--from-round', '5', '--out', c]), { message: /keeps no checkpoint of round 5 \(rounds 1, 2\)/ });
     // from round 1's kept checkpoint: stopping there, and running round 2 again to the same numbers
@@ -442,5 +449,47 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   const e0 = s0.exported!.testErrorReloaded, e1 = s1.exported!.testErrorReloaded;
   t.true(Math.abs(table.seedGroups[0].testError.mean - (e0 + e1) / 2) < 1e-12);
   t.is(table.seedGroups[0].weights.mean, (s0.final.weights + s1.final.weights) / 2);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('compress --val N holds out the last N training images: never trained on, their error reported every round, the same split on a branch', async (t) => {
+  const { loadDataset, headOf, holdOut, UNIT_SCALE } = await import('../src/data/index.js');
+  const { run } = await import('../src/cli/compress.js');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-val-'));
+  const common = ['--model', 'lenet-300-100', '--lambda', '0.05', '--threshold', '0.05', '--rounds', '1', '--epochs', '1', '--hessian-batches', '1', '--hessian-batch', '100',
+    '--final-epochs', '1', '--test-size', '200', '--json'];
+  const [withVal, without, branch] = ['val', 'plain', 'branch'].map((x) => path.join(root, x));
+  const log = console.log;
+  console.log = () => {};
+  try {
+    t.is(await run([...common, '--train-size', '700', '--val', '200', '--out', withVal]), 0);
+    t.is(await run([...common, '--train-size', '500', '--out', without]), 0);
+    t.is(await run(['--resume', withVal, '--out', branch, '--final-epochs', '1', '--final-weight-decay', '0.01', '--json']), 0);
+    await t.throwsAsync(run([...common, '--train-size', '700', '--val', '700', '--out', path.join(root, 'bad')]), { message: /--val 700: the training set has only 700 images/ });
+  } finally { console.log = log; }
+  const read = (d: string) => ({ conf: JSON.parse(fs.readFileSync(path.join(d, 'config.json'), 'utf8')), sum: JSON.parse(fs.readFileSync(path.join(d, 'summary.json'), 'utf8')) });
+  const a = read(withVal), b = read(without), c = read(branch);
+  t.like(a.conf, { train: 500, config: { val: 200 } });
+  // training on the first 500 of 700 is training without the last 200: the same path, round for round
+  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, valError: _4, ...r }) => r);
+  t.deepEqual(strip(a.sum.rounds), strip(b.sum.rounds));
+  t.true(a.sum.rounds.every((r: { valError?: number }) => typeof r.valError === 'number'));
+  t.false(b.sum.rounds.some((r: Record<string, unknown>) => 'valError' in r));
+  // the reported validation error is the final network's error on training images 500..699
+  const held = holdOut(headOf(loadDataset('mnist').train, 700), 200).held;
+  t.is(held.n, 200);
+  const model = await loadModel(path.join(withVal, 'model'));
+  t.is(testError((x) => model.predict(x) as tf.Tensor, held, UNIT_SCALE), a.sum.final.valError);
+  model.dispose();
+  t.true(fs.readFileSync(path.join(withVal, 'metrics.csv'), 'utf8').split('\n')[0].includes('valError'));
+  // the branch rebuilds the same split (its round 1 equals the source's, validation error included) and records its own final weight decay
+  t.like(c.conf, { train: 500, config: { val: 200, finalWeightDecay: 0.01 } });
+  t.deepEqual(c.sum.rounds[0], a.sum.rounds[0]);
+  t.is(typeof c.sum.final.valError, 'number');
+  const rows = [withVal, branch].map(readRun);
+  t.is(rows[0].flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --val 200 --hessian-batches 1 --hessian-batch 100 --train-size 700 --test-size 200');
+  t.regex(rows[1].flags, / --final-weight-decay 0.01 --val 200 /);
+  t.is(rows[0].valError, a.sum.final.valError);
+  t.regex(markdownTables(rows, []), /\| validation error \| test error \|/);
   fs.rmSync(root, { recursive: true, force: true });
 });
