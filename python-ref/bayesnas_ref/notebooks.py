@@ -175,7 +175,8 @@ def read_table(path: str | os.PathLike) -> tuple[dict[str, list], dict[str, str]
 def read_compress_run(run: str | os.PathLike) -> dict:
     """A compression run: {"name", "model", "grouping", "lambda", "seed", "rounds": [metrics.csv rows
     as dicts of floats, architecture as text], "final_error": the reloaded model's test error when
-    summary.json has it}."""
+    summary.json has it, "val_errors": the validation error per row (NaN where a row has none) for a
+    run with a held-out validation split (--val), else None}."""
     import csv
     d = Path(run)
     conf = json.loads((d / "config.json").read_text())
@@ -189,8 +190,10 @@ def read_compress_run(run: str | os.PathLike) -> dict:
     final = None
     if (d / "summary.json").is_file():
         final = (json.loads((d / "summary.json").read_text()).get("exported") or {}).get("testErrorReloaded")
+    val = [row.get("valError", math.nan) for row in rows]
     return {"name": d.name, "model": (c.get("model") or {}).get("name", "?"), "grouping": c.get("grouping"),
-            "lambda": c.get("lambda"), "seed": c.get("seed"), "rounds": rows, "final_error": final}
+            "lambda": c.get("lambda"), "seed": c.get("seed"), "rounds": rows, "final_error": final,
+            "val_errors": val if any(not math.isnan(v) for v in val) else None}
 
 
 # Published anchors (as usually quoted): weights kept, test error. Bayesian Compression (Louizos et
@@ -481,8 +484,9 @@ def plot_hessian_parity(table: dict, out):
 
 def plot_compress_path(runs: list[dict], out):
     """Compression runs (read_compress_run): test error (%) against weights kept (log axis), one
-    point per round joined in order, the last row (final epochs) ringed; one panel per model, with
-    the published anchors of COMPRESS_ANCHORS as black stars."""
+    point per round joined in order, the last row (final epochs) ringed, the validation error (runs
+    with --val) as a dotted line of the same colour; one panel per model, with the published anchors
+    of COMPRESS_ANCHORS as black stars."""
     plt = _plt()
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     if not runs:
@@ -497,6 +501,8 @@ def plot_compress_path(runs: list[dict], out):
             label = f"{r['name']} ({r['grouping']}, λ {r['lambda']}, seed {r['seed']})"
             line, = ax.plot(w, e, ".-", lw=0.8, alpha=0.8, label=label if len(mine) <= 12 else None)
             ax.scatter(w[-1:], e[-1:], s=60, facecolors="none", edgecolors=line.get_color())
+            if r.get("val_errors"):
+                ax.plot(w, [100 * v for v in r["val_errors"]], "x:", lw=0.8, ms=4, color=line.get_color())
         for name, w, e in COMPRESS_ANCHORS.get(model, []):
             ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
             ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
@@ -504,7 +510,7 @@ def plot_compress_path(runs: list[dict], out):
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set(xlabel="weights kept (non-zero, without biases)", ylabel="test error (%)",
+        ax.set(xlabel="weights kept (non-zero, without biases)", ylabel="test error (%); validation dotted",
                title=f"{model}: {len(mine)} run(s), rounds in order, final ringed")
         ax.grid(alpha=0.3, which="both")
         if len(mine) <= 12:

@@ -181,7 +181,13 @@ def test_compress_runs_are_found_read_and_plotted(tmp_path):
     r = nb.read_compress_run(a)
     assert r["model"] == "lenet-5" and [row["weights"] for row in r["rounds"]] == [20000, 5000, 3000]
     assert r["rounds"][2]["architecture"] == "a-2" and r["final_error"] == pytest.approx(0.012)
-    p = nb.plot_compress_path([r, nb.read_compress_run(b)], tmp_path / "fig" / "compress-path.png")
+    assert r["val_errors"] is None
+    # a run with a validation split (--val): its error per row, NaN in rows without one
+    v = _compress_run(tmp_path / "val", "lenet-5", [20000, 5000], [0.015, 0.011])
+    (v / "metrics.csv").write_text("round,architecture,weights,testError,valError\n1,a,20000,0.015,0.014\n2,b,5000,0.011,NaN\n")
+    rv = nb.read_compress_run(v)
+    assert rv["val_errors"][0] == pytest.approx(0.014) and math.isnan(rv["val_errors"][1])
+    p = nb.plot_compress_path([r, nb.read_compress_run(b), rv], tmp_path / "fig" / "compress-path.png")
     assert _is_png(p)
     with pytest.raises(ValueError):
         nb.plot_compress_path([], tmp_path / "fig" / "none.png")
