@@ -9,6 +9,7 @@ import { DATASET_NAMES, headOf, holdOut, loadDataset, UNIT_SCALE, type DatasetNa
 import { GROUPINGS } from '../compress/model.js';
 import { loadModelSpec } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
+import { SETTING_FLAGS, type SettingFlag } from '../compress/flags.js';
 import { benchCompress } from '../compress/bench.js';
 import { checkpointRounds } from '../compress/checkpoint.js';
 import { findRuns, groupBySeed, markdownTables, readRun } from '../compress/table.js';
@@ -80,15 +81,21 @@ Bench options (--bench): one compression round on random MNIST-shaped data, tfjs
   --model M (lenet-300-100)  --train-steps S (20)  --finetune-steps F (10)  --hessian-batches M (2)
   --batch N (100)  --repeats R (5)  --warmup W (1)  --threads T (2)  --no-pytorch`;
 
+/** A setting's value from its flag: its default when not given (undefined for optional settings). */
+function settingFlag(values: Record<string, unknown>, f: SettingFlag): number | string | undefined {
+  if (values[f.flag] === undefined && f.def === undefined) return undefined;
+  if (f.kind === 'choice') return choiceFlag(values, f.flag, f.choices, (f.def ?? f.choices[0]) as string);
+  return (f.kind === 'int' ? intFlag : numFlag)(values, f.flag, f.def ?? 0, f.min);
+}
+
 function stamp(): string { return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19); }
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
-    model: { type: 'string' }, dataset: { type: 'string' }, group: { type: 'string' }, lambda: { type: 'string' }, rounds: { type: 'string' },
-    epochs: { type: 'string' }, 'finetune-epochs': { type: 'string' }, threshold: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-    'hessian-batches': { type: 'string' }, 'hessian-batch': { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    seed: { type: 'string' }, penalty: { type: 'string' }, optimizer: { type: 'string' }, 'final-epochs': { type: 'string' }, 'final-lr': { type: 'string' }, 'final-schedule': { type: 'string' }, 'weight-decay': { type: 'string' }, 'final-weight-decay': { type: 'string' }, val: { type: 'string' }, resume: { type: 'string' }, 'from-round': { type: 'string' }, normalize: { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' }, 'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' },
-    repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
+    ...Object.fromEntries(SETTING_FLAGS.map((f) => [f.flag, { type: 'string' as const }])),
+    model: { type: 'string' }, dataset: { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
+    resume: { type: 'string' }, 'from-round': { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' },
+    'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' }, repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
   if (values.bench) return bench(values);
@@ -98,29 +105,13 @@ export async function run(argv: string[]): Promise<number> {
   let model;
   try { model = loadModelSpec(String(values.model)); } catch (e) { throw new UsageError((e as Error).message); }
   const dataset = choiceFlag(values, 'dataset', DATASET_NAMES, 'mnist') as DatasetName;
-  const cfg: CompressConfig = {
-    model, dataset,
-    grouping: choiceFlag(values, 'group', GROUPINGS, D.grouping),
-    lambda: numFlag(values, 'lambda', D.lambda, 0),
-    rounds: intFlag(values, 'rounds', D.rounds, 1),
-    epochs: intFlag(values, 'epochs', D.epochs, 0),
-    finetuneEpochs: intFlag(values, 'finetune-epochs', D.finetuneEpochs, 0),
-    threshold: numFlag(values, 'threshold', D.threshold, 0),
-    batch: intFlag(values, 'batch', D.batch, 1),
-    lr: numFlag(values, 'lr', D.lr, 0),
-    hessianBatches: intFlag(values, 'hessian-batches', D.hessianBatches, 1),
-    hessianBatch: intFlag(values, 'hessian-batch', D.hessianBatch, 1),
-    seed: intFlag(values, 'seed', D.seed, 0),
-    penalty: choiceFlag(values, 'penalty', ['prox', 'loss'] as const, D.penalty),
-    optimizer: choiceFlag(values, 'optimizer', ['sgd', 'adam'] as const, D.optimizer),
-    finalEpochs: intFlag(values, 'final-epochs', D.finalEpochs, 0),
-    finalSchedule: choiceFlag(values, 'final-schedule', ['constant', 'cosine'] as const, 'constant'),
-    weightDecay: numFlag(values, 'weight-decay', 0, 0),
-  };
-  if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
-  if (values['final-weight-decay'] !== undefined) cfg.finalWeightDecay = numFlag(values, 'final-weight-decay', 0, 0);
-  const val = intFlag(values, 'val', 0, 0);
-  if (val) cfg.val = val;
+  const cfg = { model, dataset } as CompressConfig;
+  for (const f of SETTING_FLAGS) {
+    const v = settingFlag(values, f);
+    if (v !== undefined) (cfg as unknown as Record<string, unknown>)[f.key] = v;
+  }
+  if (!cfg.val) delete cfg.val;
+  const val = cfg.val ?? 0;
   await initEngine();
   const data = loadDataset(dataset);
   const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);
@@ -130,16 +121,16 @@ export async function run(argv: string[]): Promise<number> {
   const test = testSize ? headOf(data.test, testSize) : data.test;
   const runDir = path.resolve(String(values.out ?? path.join('runs', `${stamp()}-compress-${model.name}-${dataset}`)));
   if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run (--resume ${runDir} continues it; or give another folder)`);
-  const normalize = choiceFlag(values, 'normalize', ['unit', 'dataset'] as const, 'unit');
-  return execute({ ...cfg, normalize }, { train, test, val: held, classes: data.classes.length }, runDir, !!values.json, undefined);
+  return execute(cfg, { train, test, val: held, classes: data.classes.length }, runDir, !!values.json, undefined);
 }
 
 /** `--resume DIR [--out NEW] [--final-…]`: the saved settings, data of the same sizes, the checkpoint. */
 async function resume(values: Record<string, unknown>): Promise<number> {
   const from = path.resolve(String(values.resume));
-  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'from-round', 'final-epochs', 'final-lr', 'final-schedule', 'final-weight-decay', 'help']);
+  const changeable = SETTING_FLAGS.filter((f) => f.branch);
+  const allowed = new Set(['resume', 'out', 'json', 'rounds', 'from-round', 'help', ...changeable.map((f) => f.flag)]);
   const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
-  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --from-round, --final-epochs, --final-lr, --final-schedule, --final-weight-decay and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
+  if (extra.length) throw new UsageError(`--resume takes the run's own settings; only --rounds, --from-round, ${changeable.map((f) => `--${f.flag}`).join(', ')} and --out may be given (not ${extra.map((k) => `--${k}`).join(', ')})`);
   const cfgFile = path.join(from, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new UsageError(`--resume: ${cfgFile} does not exist`);
   if (!fs.existsSync(path.join(from, 'checkpoint', 'state.json'))) throw new UsageError(`--resume: ${from} has no checkpoint (checkpoint/state.json; written after every round of an SGD run)`);
@@ -156,10 +147,7 @@ async function resume(values: Record<string, unknown>): Promise<number> {
     const done = (JSON.parse(fs.readFileSync(path.join(from, 'checkpoint', 'state.json'), 'utf8')) as { roundDone: number }).roundDone;
     cfg.rounds = intFlag(values, 'rounds', cfg.rounds, done);
   }
-  if (values['final-epochs'] !== undefined) cfg.finalEpochs = intFlag(values, 'final-epochs', 0, 0);
-  if (values['final-lr'] !== undefined) cfg.finalLr = numFlag(values, 'final-lr', 0, 0);
-  if (values['final-schedule'] !== undefined) cfg.finalSchedule = choiceFlag(values, 'final-schedule', ['constant', 'cosine'] as const, 'constant');
-  if (values['final-weight-decay'] !== undefined) cfg.finalWeightDecay = numFlag(values, 'final-weight-decay', 0, 0);
+  for (const f of changeable) if (values[f.flag] !== undefined) (cfg as unknown as Record<string, unknown>)[f.key] = settingFlag(values, f);
   const runDir = values.out !== undefined ? path.resolve(String(values.out)) : from;
   if (runDir === from && fs.existsSync(path.join(from, 'summary.json'))) throw new UsageError(`--resume: ${from} is a finished run; give --out NEW to branch its final epochs into a new folder`);
   if (runDir !== from && fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run`);

@@ -3,7 +3,8 @@
 // error; runs whose settings differ only in --seed are summarised as mean ± sd over the seeds.
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_COMPRESS, type CompressConfig, type CompressSummary } from './run.js';
+import type { CompressConfig, CompressSummary } from './run.js';
+import { isImplicit, SETTING_FLAGS } from './flags.js';
 
 export interface RunRow {
   dir: string;
@@ -35,22 +36,8 @@ function readJson<T>(file: string): T {
 
 /** The command-line flags of a configuration: the model and dataset, then every setting that differs from the defaults. */
 export function flagsOf(c: CompressConfig): string {
-  const D = DEFAULT_COMPRESS as Record<string, unknown>;
   const out = [`--model ${c.model.name}`, `--dataset ${c.dataset}`];
-  const names: Array<[keyof CompressConfig, string]> = [
-    ['grouping', 'group'], ['lambda', 'lambda'], ['threshold', 'threshold'], ['rounds', 'rounds'], ['epochs', 'epochs'], ['finetuneEpochs', 'finetune-epochs'],
-    ['finalEpochs', 'final-epochs'], ['finalLr', 'final-lr'], ['finalSchedule', 'final-schedule'], ['weightDecay', 'weight-decay'], ['finalWeightDecay', 'final-weight-decay'], ['val', 'val'], ['batch', 'batch'],
-    ['lr', 'lr'], ['optimizer', 'optimizer'], ['penalty', 'penalty'], ['hessianBatches', 'hessian-batches'], ['hessianBatch', 'hessian-batch'], ['normalize', 'normalize'],
-  ];
-  const implicit: Record<string, unknown> = { finalSchedule: 'constant', weightDecay: 0, val: 0, normalize: 'unit' };
-  for (const [k, flag] of names) {
-    const v = c[k];
-    if (v === undefined || v === (D[k] ?? implicit[k])) continue;
-    if (k === 'finalLr' && (c.finalEpochs === 0 || v === c.lr / 10)) continue;
-    if (k === 'finalSchedule' && c.finalEpochs === 0) continue;
-    if (k === 'finalWeightDecay' && (c.finalEpochs === 0 || v === (c.weightDecay ?? 0))) continue;
-    out.push(`--${flag} ${v}`);
-  }
+  for (const f of SETTING_FLAGS) if (f.key !== 'seed' && !isImplicit(f, c)) out.push(`--${f.flag} ${c[f.key]}`);
   return out.join(' ');
 }
 
