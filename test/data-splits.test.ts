@@ -1,6 +1,6 @@
 // Seeded PRNG, shuffling and the train / switch / val split.
 import test from 'ava';
-import { Rng, headOf, permutation, resolveSizes, splitTrainingSet, takeIndices, type Split } from '../src/data/index.js';
+import { Rng, headOf, holdOut, permutation, resolveSizes, splitTrainingSet, takeIndices, type Split } from '../src/data/index.js';
 
 /** n samples of 2x2x1 whose pixels encode the sample index (so a subset's content can be traced back). */
 function synthetic(n: number): Split {
@@ -121,4 +121,16 @@ test('takeIndices and headOf', (t) => {
   t.is(h.n, 5);
   t.is(h.images.length, 20);
   t.is(headOf(src, 50), src);
+});
+
+test('holdOut: the last k samples apart from the rest, as views; bad sizes name the range', (t) => {
+  const src = synthetic(30);
+  const { rest, held } = holdOut(src, 8);
+  t.is(rest.n, 22);
+  t.is(held.n, 8);
+  t.deepEqual(Array.from({ length: 22 }, (_, k) => idOf(rest, k)), Array.from({ length: 22 }, (_, k) => k));
+  t.deepEqual(Array.from({ length: 8 }, (_, k) => idOf(held, k)), Array.from({ length: 8 }, (_, k) => 22 + k));
+  t.deepEqual(Array.from(held.labels), [2, 3, 4, 5, 6, 7, 8, 9]);
+  t.is(held.images.buffer, src.images.buffer);
+  for (const k of [0, 30, 2.5]) t.throws(() => holdOut(src, k), { message: /hold-out size must be an integer in 1\.\.29/ });
 });
