@@ -88,6 +88,15 @@ function settingFlag(values: Record<string, unknown>, f: SettingFlag): number | 
   return (f.kind === 'int' ? intFlag : numFlag)(values, f.flag, f.def ?? 0, f.min);
 }
 
+/** The first `used` training images (0 = all), the last `val` of them held out as the validation split. */
+function trainingImages(all: Split, used: number, val: number): { train: Split; held?: Split } {
+  const base = used ? headOf(all, used) : all;
+  if (!val) return { train: base };
+  if (val >= base.n) throw new UsageError(`--val ${val}: the training set has only ${base.n} images (--val must leave some to train on)`);
+  const { rest, held } = holdOut(base, val);
+  return { train: rest, held };
+}
+
 function stamp(): string { return new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19); }
 
 export async function run(argv: string[]): Promise<number> {
@@ -110,14 +119,11 @@ export async function run(argv: string[]): Promise<number> {
     const v = settingFlag(values, f);
     if (v !== undefined) (cfg as unknown as Record<string, unknown>)[f.key] = v;
   }
-  if (!cfg.val) delete cfg.val;
-  const val = cfg.val ?? 0;
+  if (!cfg.val) delete cfg.val;   // no validation split: config.json has no `val`, as before the flag existed
   await initEngine();
   const data = loadDataset(dataset);
   const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);
-  const base = trainSize ? headOf(data.train, trainSize) : data.train;
-  if (val && val >= base.n) throw new UsageError(`--val ${val}: the training set has only ${base.n} images (--val must leave some to train on)`);
-  const { rest: train, held } = val ? holdOut(base, val) : { rest: base, held: undefined };
+  const { train, held } = trainingImages(data.train, trainSize, cfg.val ?? 0);
   const test = testSize ? headOf(data.test, testSize) : data.test;
   const runDir = path.resolve(String(values.out ?? path.join('runs', `${stamp()}-compress-${model.name}-${dataset}`)));
   if (fs.existsSync(path.join(runDir, 'config.json'))) throw new UsageError(`--out: ${runDir} already holds a run (--resume ${runDir} continues it; or give another folder)`);
@@ -154,9 +160,7 @@ async function resume(values: Record<string, unknown>): Promise<number> {
   await initEngine();
   const data = loadDataset(cfg.dataset as DatasetName);
   // the same images: the first `train` (+ `val` held out after them), the first `test`
-  const val = cfg.val ?? 0, used = saved.train + val;
-  const base = used < data.train.n ? headOf(data.train, used) : data.train;
-  const { rest: train, held } = val ? holdOut(base, val) : { rest: base, held: undefined };
+  const { train, held } = trainingImages(data.train, saved.train + (cfg.val ?? 0), cfg.val ?? 0);
   const test = saved.test < data.test.n ? headOf(data.test, saved.test) : data.test;
   return execute(cfg, { train, test, val: held, classes: data.classes.length }, runDir, !!values.json, from, fromRound);
 }

@@ -6,7 +6,7 @@ import { DEFAULT_COMPRESS as D, type CompressConfig } from './run.js';
 
 /**
  * One setting. `def` undefined: optional, stored only when given (the final lr defaults to lr/10, the
- * final weight decay to the weight decay, `--val 0` means none). `branch`: may be changed when a run
+ * final weight decay to the weight decay). `branch`: may be changed when a run
  * is resumed or branched.
  */
 export type SettingFlag = { key: keyof CompressConfig; flag: string; branch?: boolean } & (
@@ -26,7 +26,7 @@ export const SETTING_FLAGS: SettingFlag[] = [
   { key: 'finalSchedule', flag: 'final-schedule', kind: 'choice', choices: ['constant', 'cosine'], def: 'constant', branch: true },
   { key: 'weightDecay', flag: 'weight-decay', kind: 'num', min: 0, def: 0 },
   { key: 'finalWeightDecay', flag: 'final-weight-decay', kind: 'num', min: 0, branch: true },
-  { key: 'val', flag: 'val', kind: 'int', min: 0 },
+  { key: 'val', flag: 'val', kind: 'int', min: 0, def: 0 },
   { key: 'batch', flag: 'batch', kind: 'int', min: 1, def: D.batch },
   { key: 'lr', flag: 'lr', kind: 'num', min: 0, def: D.lr },
   { key: 'optimizer', flag: 'optimizer', kind: 'choice', choices: ['sgd', 'adam'], def: D.optimizer },
@@ -41,7 +41,6 @@ export const SETTING_FLAGS: SettingFlag[] = [
 export function isImplicit(f: SettingFlag, c: CompressConfig): boolean {
   const v = c[f.key];
   if (v === undefined || v === f.def) return true;
-  if (f.key === 'val') return v === 0;
   if (f.key === 'finalLr') return c.finalEpochs === 0 || v === c.lr / 10;
   if (f.key === 'finalSchedule') return c.finalEpochs === 0;
   if (f.key === 'finalWeightDecay') return c.finalEpochs === 0 || v === (c.weightDecay ?? 0);

@@ -122,7 +122,7 @@ export class Trainer {
   /** the network's variables by name (Adam's weight decay reads them) */
   private readonly byName: Map<string, tf.Variable>;
   constructor(readonly net: CompressNet, readonly lr: number, readonly penaltyMode: PenaltyMode = 'prox', optimizer: OptimizerName = 'sgd',
-    readonly weightDecay = 0) {
+    weightDecay = 0) {
     this.lrNow = lr;
     this.wdNow = weightDecay;
     this.byName = new Map(net.variables().map((w) => [w.name, w]));
