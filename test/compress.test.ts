@@ -416,6 +416,28 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('an Adam compression run resumes from its checkpoint to the same result: the step count and both moments are in it', async (t) => {
+  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
+  const { LENET_300_100 } = await import('../src/compress/spec.js');
+  const { readTensorFile } = await import('../src/bridge/arrow.js');
+  const mnist = loadDataset('mnist');
+  const data = { train: headOf(mnist.train, 400), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+  const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', optimizer: 'adam' as const, lr: 1e-3, lambda: 0.05, rounds: 2, epochs: 1, finetuneEpochs: 1, hessianBatches: 2, hessianBatch: 100, threshold: 0.05 };
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-adam-'));
+  const [a, b] = ['a', 'b'].map((x) => path.join(root, x));
+  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
+  const full = await compress(cfg, data, a);
+  const opt = readTensorFile(path.join(a, 'checkpoint', 'round-1', 'params.arrow')).rows.filter((r) => r.name.startsWith('optimizer/'));
+  t.is(opt[0].name, 'optimizer/iter');
+  t.is(opt[0].data[0], 2 * 4);   // two epochs of four steps of 100
+  t.is(opt.length, 1 + 2 * 2 * 3);   // first and second moments of three layers' weights and biases
+  await t.throwsAsync(compress(cfg, data, b, { onRound: (m) => { if (m.round === 1) throw new Error('interrupted'); } }), { message: 'interrupted' });
+  const resumed = await compress(cfg, data, b, {}, { resumeFrom: b });
+  t.deepEqual(strip(resumed.rounds as never), strip(full.rounds as never));
+  t.is(resumed.exported!.testErrorReloaded, full.exported!.testErrorReloaded);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('compress --table: the flags it prints reproduce a run; runs that differ in --seed are summarised; config.json records the code version', async (t) => {
   const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
   const { LENET_300_100 } = await import('../src/compress/spec.js');

@@ -62,7 +62,7 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --seed S            [${D.seed}]
   --out DIR           run folder   [runs/<date>-compress-<model>-<dataset>]
   --resume DIR        continue the run in DIR after its last finished round (a checkpoint is written after
-                      every round with --optimizer sgd; the final epochs run again from the last round).
+                      every round, with the optimiser state; the final epochs run again from the last round).
                       The run's own settings apply; --rounds (more rounds than the checkpoint's),
                       --final-epochs, --final-lr, --final-schedule and --final-weight-decay may be changed, and with --out NEW
                       the rounds so far stay in DIR and the rest branches into NEW (a finished run can

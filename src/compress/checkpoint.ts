@@ -117,7 +117,7 @@ export async function loadCompressCheckpoint(runDir: string, net: CompressNet, t
   }
   net.refreshMasks();
   const opt = [...params.values()].filter((r) => r.name.startsWith('optimizer/'));   // in the order written (by position)
-  const tensors = opt.map((r) => ({ name: r.name, tensor: tf.tensor(r.data, r.shape) }));
+  const tensors = opt.map((r) => ({ name: r.name.slice('optimizer/'.length), tensor: tf.tensor(r.data, r.shape) }));
   try { await trainer.restore(tensors); } finally { tf.dispose(tensors.map((t) => t.tensor)); }
   return st;
 }

@@ -153,14 +153,27 @@ export class Trainer {
     if (lambda > 0 && this.penaltyMode === 'prox') this.net.proxStep(lambda, this.lrNow);
     return v;
   }
-  /** Optimiser state for checkpoints (SGD momentum buffers; Adam runs are not checkpointed). */
+  /**
+   * Optimiser state for checkpoints, as copies: SGD's momentum buffers, or Adam's step count and
+   * first and second moments (tfjs names them after the variables).
+   */
   async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
-    if (!this.sgd) throw new Error('checkpoints of compression runs support --optimizer sgd only');
-    return this.sgd.state();
+    if (this.sgd) return this.sgd.state();
+    const ws = await this.adam!.getWeights();
+    return ws.map((w) => ({ name: w.name, tensor: w.tensor instanceof tf.Variable ? w.tensor.clone() : w.tensor }));
   }
+  /** Restores `state()` (the caller keeps ownership of the tensors). */
   async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
-    if (!this.sgd) throw new Error('checkpoints of compression runs support --optimizer sgd only');
-    await this.sgd.restore(state);
+    if (this.sgd) return this.sgd.restore(state);
+    const vars = this.net.variables();
+    if (state[0]?.name !== 'iter' || state.length !== 2 * vars.length + 1)
+      throw new Error(`the checkpoint's optimiser state has ${state.length} tensors; Adam on this network needs its step count and ${2 * vars.length} moments`);
+    // tfjs keeps the moments by position: all first moments, then all second ones, in variable order
+    state.slice(1).forEach((s, i) => {
+      const v = vars[i % vars.length];
+      if (s.tensor.shape.join('x') !== v.shape.join('x')) throw new Error(`Adam moment '${s.name}': shape [${s.tensor.shape}], the variable has [${v.shape}]`);
+    });
+    await this.adam!.setWeights(state);
   }
   /** Sets the learning rate of the optimiser and of the proximal step. */
   setLr(lr: number): void {
@@ -200,8 +213,8 @@ function writeMetrics(dir: string, rows: RoundMetrics[]): void {
 }
 
 /**
- * Runs the whole compression; `runDir` null keeps everything in memory (tests). With a run folder and
- * SGD, a checkpoint is written after every round; `resumeFrom` (a run folder with a checkpoint: the
+ * Runs the whole compression; `runDir` null keeps everything in memory (tests). With a run folder, a
+ * checkpoint is written after every round; `resumeFrom` (a run folder with a checkpoint: the
  * same as `runDir` to continue a run, another one to branch its final epochs into a new folder)
  * continues after the checkpoint's last round.
  */
@@ -238,7 +251,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
       if (rounds.length) writeMetrics(runDir, rounds);
     }
   }
-  const checkpoints = !!runDir && cfg.optimizer === 'sgd';
+  const checkpoints = !!runDir;
   const valErrorOf = () => (data.val ? { valError: testError((x) => net.forward(x), data.val, data.normalization) } : {});
   const steps = countBatches(train.n, cfg.batch, true);
   const epoch = (round: number, phase: 'train' | 'finetune', lambda: number, lrAt?: (step: number) => number): number => {
