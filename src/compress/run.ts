@@ -239,7 +239,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     fs.mkdirSync(runDir, { recursive: true });
     let engine: unknown = null;
     try { engine = engineInfo(); } catch { /* not initialised by a CLI */ }
-    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ command: 'compress', config: cfg, engine, code: codeVersion(), train: train.n, test: test.n, startedAt: new Date().toISOString(),
+    fs.writeFileSync(path.join(runDir, 'config.json'), JSON.stringify({ command: 'compress', config: cfg, engine, code: codeVersion(), train: train.n, test: test.n, createdAt: new Date().toISOString(),
       ...(opts.resumeFrom ? { resumedFrom: path.resolve(opts.resumeFrom), roundsFrom: firstRound - 1 } : {}) }, null, 2));
     if (opts.resumeFrom) {
       // the branch starts with the source's round tables, metrics and checkpoints up to the round it continues
