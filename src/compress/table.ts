@@ -99,23 +99,35 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 const meanSd = (e: Stat) => `${pct(e.mean)} ± ${(100 * e.sd).toFixed(2)} (${pct(e.min)}–${pct(e.max)})`;
 
+/** A markdown table; a column whose `when` is false is left out. */
+function mdTable<T>(cols: Array<{ head: string; cell: (r: T) => string; when?: boolean }>, rows: T[]): string[] {
+  const shown = cols.filter((c) => c.when !== false);
+  return [`| ${shown.map((c) => c.head).join(' | ')} |`, `|${shown.map(() => '---|').join('')}`, ...rows.map((r) => `| ${shown.map((c) => c.cell(r)).join(' | ')} |`)];
+}
+
+const count = (x: number) => Math.round(x).toLocaleString('en-US');
+
 /** Markdown tables of runs and seed groups; a validation error column appears when any run held out a validation split. */
 export function markdownTables(rows: RunRow[], groups: SeedGroup[]): string {
-  const withVal = rows.some((r) => r.valError !== null);
-  const vh = withVal ? ' validation error |' : '', vr = withVal ? '---|' : '';
-  const lines = [`| run | flags | seed | architecture | weights | ratio |${vh} test error | wall | code |`, `|---|---|---|---|---|---|${vr}---|---|---|`];
-  for (const r of rows) {
-    const v = withVal ? ` ${r.valError !== null ? pct(r.valError) : '–'} |` : '';
-    lines.push(`| ${path.basename(r.dir)}${r.resumedFrom ? ` (branch of ${path.basename(r.resumedFrom)})` : ''} | \`${r.flags}\` | ${r.seed} | ${r.architecture} | ${r.weights.toLocaleString('en-US')} | ${r.ratio.toFixed(1)}x |${v} ${pct(r.testError)} | ${(r.seconds / 60).toFixed(0)} min | ${r.commit ?? '?'} |`);
-  }
-  if (groups.length) {
-    const gv = groups.some((g) => g.valError);
-    lines.push('', `| flags | seeds | weights, mean ± sd (min–max) |${gv ? ' validation error, mean ± sd (min–max) |' : ''} test error, mean ± sd (min–max) | code |`, `|---|---|---|${gv ? '---|' : ''}---|---|`);
-    for (const g of groups) {
-      const w = g.weights;
-      const v = gv ? ` ${g.valError ? meanSd(g.valError) : '–'} |` : '';
-      lines.push(`| \`${g.flags}\` | ${g.seeds.join(', ')} | ${Math.round(w.mean).toLocaleString('en-US')} ± ${Math.round(w.sd).toLocaleString('en-US')} (${w.min.toLocaleString('en-US')}–${w.max.toLocaleString('en-US')}) |${v} ${meanSd(g.testError)} | ${g.commits.map((c) => c ?? '?').join(', ')} |`);
-    }
-  }
+  const lines = mdTable<RunRow>([
+    { head: 'run', cell: (r) => `${path.basename(r.dir)}${r.resumedFrom ? ` (branch of ${path.basename(r.resumedFrom)})` : ''}` },
+    { head: 'flags', cell: (r) => `\`${r.flags}\`` },
+    { head: 'seed', cell: (r) => String(r.seed) },
+    { head: 'architecture', cell: (r) => r.architecture },
+    { head: 'weights', cell: (r) => count(r.weights) },
+    { head: 'ratio', cell: (r) => `${r.ratio.toFixed(1)}x` },
+    { head: 'validation error', cell: (r) => (r.valError !== null ? pct(r.valError) : '–'), when: rows.some((r) => r.valError !== null) },
+    { head: 'test error', cell: (r) => pct(r.testError) },
+    { head: 'wall', cell: (r) => `${(r.seconds / 60).toFixed(0)} min` },
+    { head: 'code', cell: (r) => r.commit ?? '?' },
+  ], rows);
+  if (groups.length) lines.push('', ...mdTable<SeedGroup>([
+    { head: 'flags', cell: (g) => `\`${g.flags}\`` },
+    { head: 'seeds', cell: (g) => g.seeds.join(', ') },
+    { head: 'weights, mean ± sd (min–max)', cell: ({ weights: w }) => `${count(w.mean)} ± ${count(w.sd)} (${count(w.min)}–${count(w.max)})` },
+    { head: 'validation error, mean ± sd (min–max)', cell: (g) => (g.valError ? meanSd(g.valError) : '–'), when: groups.some((g) => g.valError) },
+    { head: 'test error, mean ± sd (min–max)', cell: (g) => meanSd(g.testError) },
+    { head: 'code', cell: (g) => g.commits.map((c) => c ?? '?').join(', ') },
+  ], groups));
   return lines.join('\n');
 }
