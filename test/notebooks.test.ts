@@ -24,9 +24,10 @@ function pipeline(): Promise<NotebookRun> {
       execa(process.execPath, [BIN, 'search', '--space', 'bayesnas', '--dataset', 'fashion-mnist', '--C', '2', '--layers', '3', '--train-size', '64',
         '--switch-size', '64', '--val-size', '32', '--rounds', '1', '--batch', '16', '--hessian-batches', '1', '--hessian-batch', '16',
         '--run-dir', path.join(dir, 'search'), '--json'], { cwd: ROOT, env }),
-      execa(process.execPath, [BIN, 'compress', '--model', 'lenet-300-100', '--lambda', '0.05', '--threshold', '0.05', '--rounds', '2', '--epochs', '1',
-        '--hessian-batches', '1', '--hessian-batch', '100', '--final-epochs', '1', '--train-size', '500', '--test-size', '200',
-        '--out', path.join(dir, 'compress', 'lenet-300-100'), '--json'], { cwd: ROOT, env }),
+      // two seeds of the same settings, so that the seed-mean figure is drawn too
+      ...[0, 1].map((seed) => execa(process.execPath, [BIN, 'compress', '--model', 'lenet-300-100', '--lambda', '0.05', '--threshold', '0.05', '--rounds', '2', '--epochs', '1',
+        '--hessian-batches', '1', '--hessian-batch', '100', '--final-epochs', '1', '--train-size', '500', '--test-size', '200', '--seed', String(seed),
+        '--out', path.join(dir, 'compress', `lenet-300-100-s${seed}`), '--json'], { cwd: ROOT, env })),
       execa(process.execPath, [BIN, 'parity', '--space', 'bayesnas', '--C', '2', '--layers', '3', '--train-size', '64', '--switch-size', '64',
         '--val-size', '32', '--batch', '2', '--hessian', '--table', path.join(dir, 'parity', 'hessian-parity.arrow'), '--json'], { cwd: ROOT, env, reject: false })
         .then((r) => { if (!fs.existsSync(path.join(dir, 'parity', 'hessian-parity.arrow'))) throw new Error(`bayesnas parity wrote no table (exit ${r.exitCode}): ${r.stderr.slice(-500)}`); }),
@@ -43,7 +44,7 @@ test('the notebooks run headless on a real search run, compression run and parit
   t.timeout(240_000);
   const r = await pipeline();
   for (const n of r.notebooks) t.true(n.ok, `${n.name}: ${n.error}`);
-  t.deepEqual(new Set(r.expected), new Set(['gamma.png', 'search-curves.png', 'cell-normal.png', 'cell-reduce.png', 'hessian-parity.png', 'compress-path.png']));
+  t.deepEqual(new Set(r.expected), new Set(['gamma.png', 'search-curves.png', 'cell-normal.png', 'cell-reduce.png', 'hessian-parity.png', 'compress-path.png', 'compress-seeds.png']));
   t.true(r.notebooks.some((n) => n.name === 'compress-path.ipynb'));
   t.deepEqual(r.missing, []);
   for (const name of r.expected) {

@@ -149,6 +149,8 @@ def figures_expected(f: RunFolders) -> list[str]:
         out.append("hessian-ref.png")
     if f.compress:
         out.append("compress-path.png")
+        if seed_groups([read_compress_run(d) for d in f.compress]):
+            out.append("compress-seeds.png")
     return out
 
 
@@ -191,9 +193,46 @@ def read_compress_run(run: str | os.PathLike) -> dict:
     if (d / "summary.json").is_file():
         final = (json.loads((d / "summary.json").read_text()).get("exported") or {}).get("testErrorReloaded")
     val = [row.get("valError", math.nan) for row in rows]
+    # what the run was asked to do apart from its seed: runs that differ only in seed share it
+    settings = {k: v for k, v in c.items() if k != "seed"}
+    if "train" in conf:
+        settings["train"] = conf["train"]
     return {"name": d.name, "model": (c.get("model") or {}).get("name", "?"), "grouping": c.get("grouping"),
             "lambda": c.get("lambda"), "seed": c.get("seed"), "rounds": rows, "final_error": final,
-            "val_errors": val if any(not math.isnan(v) for v in val) else None}
+            "val_errors": val if any(not math.isnan(v) for v in val) else None, "settings": settings}
+
+
+def seed_groups(runs: list[dict]) -> list[dict]:
+    """Runs (read_compress_run) with the same settings and different seeds, two or more per group (a
+    seed seen twice counts once, the first): {"model", "label", "runs", "weights": (mean, sd),
+    "error": (mean, sd)}, where error is each run's final test error and sd the sample standard
+    deviation. The label names the settings in which a model's groups differ (empty for one group)."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        g = by.setdefault(json.dumps(r.get("settings", {}), sort_keys=True), [])
+        if all(x["seed"] != r["seed"] for x in g):
+            g.append(r)
+    groups = [g for g in by.values() if len(g) > 1]
+
+    def ms(v):
+        m = sum(v) / len(v)
+        return m, math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+
+    out = []
+    for g in groups:
+        model = g[0]["model"]
+        others = [h[0]["settings"] for h in groups if h[0]["model"] == model]
+        keys = sorted({k for o in others for k in o} - {"model"})
+        differ = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in others}) > 1]
+        st = g[0]["settings"]
+        out.append({"model": model, "label": ", ".join(f"{k} {st.get(k, '–')}" for k in differ), "runs": g,
+                    "weights": ms([r["rounds"][-1]["weights"] for r in g]), "error": ms([final_error(r) for r in g])})
+    return out
+
+
+def final_error(run: dict) -> float:
+    """A run's final test error: the reloaded exported model's, else its last metrics row's."""
+    return run["final_error"] if run["final_error"] is not None else run["rounds"][-1]["testError"]
 
 
 # Published anchors (as usually quoted): weights kept, test error. Bayesian Compression (Louizos et
@@ -515,6 +554,42 @@ def plot_compress_path(runs: list[dict], out):
         ax.grid(alpha=0.3, which="both")
         if len(mine) <= 12:
             ax.legend(fontsize=6)
+    p = _save(fig, out)
+    plt.close(fig)
+    return p
+
+
+def plot_compress_seeds(runs: list[dict], out):
+    """Seed studies of compression runs (seed_groups): each run's final test error against its weights
+    kept (log axis) as a small dot, each group's mean with ± one sd in both directions as a cross in
+    the same colour, one panel per model, the published anchors of COMPRESS_ANCHORS as black stars."""
+    plt = _plt()
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    groups = seed_groups(runs)
+    if not groups:
+        raise ValueError("no settings were run with two or more seeds")
+    models = sorted({g["model"] for g in groups})
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6), squeeze=False)
+    for ax, model in zip(axes.ravel(), models):
+        mine = [g for g in groups if g["model"] == model]
+        for g in mine:
+            w = [r["rounds"][-1]["weights"] for r in g["runs"]]
+            e = [100 * final_error(r) for r in g["runs"]]
+            (wm, ws), (em, es) = g["weights"], g["error"]
+            label = f"{g['label'] or model}: {len(g['runs'])} seeds, {wm:,.0f} weights, {100 * em:.2f}% ± {100 * es:.2f}"
+            bar = ax.errorbar([wm], [100 * em], xerr=[ws], yerr=[100 * es], fmt="o", ms=6, capsize=3, label=label)
+            ax.scatter(w, e, s=12, alpha=0.6, color=bar[0].get_color())
+        for name, w, e in COMPRESS_ANCHORS.get(model, []):
+            ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
+            ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set(xlabel="weights kept (non-zero, without biases)", ylabel="final test error (%)",
+               title=f"{model}: seed means ± sd, runs as dots")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     p = _save(fig, out)
     plt.close(fig)
     return p

@@ -159,9 +159,9 @@ def test_a_darts_or_snas_round_table_reads_as_a_switch_table(tmp_path):
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _compress_run(d, model, weights, errors, command=True):
+def _compress_run(d, model, weights, errors, command=True, seed=0, lam=0.01):
     d.mkdir(parents=True)
-    conf = {"config": {"model": {"name": model}, "grouping": "neuron", "lambda": 0.01, "seed": 0}}
+    conf = {"config": {"model": {"name": model}, "grouping": "neuron", "lambda": lam, "seed": seed}}
     if command:
         conf["command"] = "compress"
     (d / "config.json").write_text(json.dumps(conf))
@@ -196,3 +196,25 @@ def test_compress_runs_are_found_read_and_plotted(tmp_path):
         nb.read_compress_run(a)
     # a search pipeline folder has no compression runs, and only its notebooks run
     assert nb.resolve(tmp_path / "runs" / "notes").compress == []
+
+
+def test_compress_seed_groups_and_their_plot(tmp_path):
+    runs = [nb.read_compress_run(_compress_run(tmp_path / n, "lenet-5", [20000, w], [0.02, e], seed=sd, lam=lam))
+            for n, w, e, sd, lam in [("a0", 3000, 0.010, 0, 0.03), ("a1", 5000, 0.012, 1, 0.03), ("a1-again", 9000, 0.05, 1, 0.03),
+                                     ("b0", 2000, 0.011, 0, 0.04), ("b1", 2400, 0.013, 1, 0.04), ("c0", 1000, 0.02, 0, 0.05)]]
+    groups = nb.seed_groups(runs)
+    assert [g["label"] for g in groups] == ["lambda 0.03", "lambda 0.04"]   # c has one seed: no group
+    a = groups[0]
+    assert [r["name"] for r in a["runs"]] == ["a0", "a1"]                    # a seed seen twice counts once
+    assert a["weights"] == pytest.approx((4000, math.sqrt(2e6)))
+    # the final error is the reloaded model's (the fixture writes the last row's + 0.001)
+    assert a["error"] == pytest.approx((0.012, math.sqrt(2e-6)))
+    assert nb.seed_groups(runs[:1]) == []
+    d = tmp_path / "folder"
+    d.mkdir()
+    for r in ("a0", "a1"):
+        (tmp_path / r).rename(d / r)
+    assert nb.figures_expected(nb.resolve(d)) == ["compress-path.png", "compress-seeds.png"]
+    assert _is_png(nb.plot_compress_seeds(runs, tmp_path / "fig" / "compress-seeds.png"))
+    with pytest.raises(ValueError, match="two or more seeds"):
+        nb.plot_compress_seeds(runs[-1:], tmp_path / "fig" / "none.png")
