@@ -35,6 +35,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 import time
 from dataclasses import dataclass
@@ -215,8 +216,7 @@ def seed_groups(runs: list[dict]) -> list[dict]:
     groups = [g for g in by.values() if len(g) > 1]
 
     def ms(v):
-        m = sum(v) / len(v)
-        return m, math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+        return statistics.mean(v), statistics.stdev(v)
 
     out = []
     for g in groups:
@@ -521,13 +521,27 @@ def plot_hessian_parity(table: dict, out):
     return p
 
 
+def _weights_axis(ax, model: str):
+    """A compression panel's common parts: weights kept on a log axis with plain tick labels, the
+    published anchors of COMPRESS_ANCHORS for `model` as black stars, a grid."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    for name, w, e in COMPRESS_ANCHORS.get(model, []):
+        ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
+        ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="weights kept (non-zero, without biases)")
+    ax.grid(alpha=0.3, which="both")
+
+
 def plot_compress_path(runs: list[dict], out):
     """Compression runs (read_compress_run): test error (%) against weights kept (log axis), one
     point per round joined in order, the last row (final epochs) ringed, the validation error (runs
     with --val) as a dotted line of the same colour; one panel per model, with the published anchors
     of COMPRESS_ANCHORS as black stars."""
     plt = _plt()
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     if not runs:
         raise ValueError("no compression runs to plot")
     models = sorted({r["model"] for r in runs})
@@ -542,16 +556,9 @@ def plot_compress_path(runs: list[dict], out):
             ax.scatter(w[-1:], e[-1:], s=60, facecolors="none", edgecolors=line.get_color())
             if r.get("val_errors"):
                 ax.plot(w, [100 * v for v in r["val_errors"]], "x:", lw=0.8, ms=4, color=line.get_color())
-        for name, w, e in COMPRESS_ANCHORS.get(model, []):
-            ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
-            ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set(xlabel="weights kept (non-zero, without biases)", ylabel="test error (%); validation dotted",
+        _weights_axis(ax, model)
+        ax.set(ylabel="test error (%); validation dotted",
                title=f"{model}: {len(mine)} run(s), rounds in order, final ringed")
-        ax.grid(alpha=0.3, which="both")
         if len(mine) <= 12:
             ax.legend(fontsize=6)
     p = _save(fig, out)
@@ -564,7 +571,6 @@ def plot_compress_seeds(runs: list[dict], out):
     kept (log axis) as a small dot, each group's mean with ± one sd in both directions as a cross in
     the same colour, one panel per model, the published anchors of COMPRESS_ANCHORS as black stars."""
     plt = _plt()
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     groups = seed_groups(runs)
     if not groups:
         raise ValueError("no settings were run with two or more seeds")
@@ -579,16 +585,9 @@ def plot_compress_seeds(runs: list[dict], out):
             label = f"{g['label'] or model}: {len(g['runs'])} seeds, {wm:,.0f} weights, {100 * em:.2f}% ± {100 * es:.2f}"
             bar = ax.errorbar([wm], [100 * em], xerr=[ws], yerr=[100 * es], fmt="o", ms=6, capsize=3, label=label)
             ax.scatter(w, e, s=12, alpha=0.6, color=bar[0].get_color())
-        for name, w, e in COMPRESS_ANCHORS.get(model, []):
-            ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
-            ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set(xlabel="weights kept (non-zero, without biases)", ylabel="final test error (%)",
+        _weights_axis(ax, model)
+        ax.set(ylabel="final test error (%)",
                title=f"{model}: seed means ± sd, runs as dots")
-        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     p = _save(fig, out)
     plt.close(fig)
