@@ -17,6 +17,16 @@ await initEngine({ quiet: true });
 
 const spec = (layers: unknown[], name = 'tiny'): ModelSpec => checkModelSpec({ name, layers }, 'test');
 
+/** Metrics rows without their wall times (which differ between otherwise identical runs). */
+const withoutTimes = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
+
+/** The first `train` training images and first 200 test images of MNIST, as compress() takes them. */
+async function mnistSlice(train: number) {
+  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
+  const mnist = loadDataset('mnist');
+  return { train: headOf(mnist.train, train), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+}
+
 /** Random weights (not PyTorch-small) so that every unit fires on some samples. */
 function randomize(net: CompressNet, seed: number, scale = 0.6): void {
   net.layers.forEach((l, i) => {
@@ -351,15 +361,12 @@ test('bayesnas compress on a slice of MNIST writes the run folder: γ per group 
 });
 
 test('a compression run interrupted after round 1 resumes from its checkpoint to the same result; a finished run branches its final epochs', async (t) => {
-  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
   const { LENET_300_100 } = await import('../src/compress/spec.js');
   const { run } = await import('../src/cli/compress.js');
-  const mnist = loadDataset('mnist');
-  const data = { train: headOf(mnist.train, 600), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+  const data = await mnistSlice(600);
   const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', lambda: 0.05, rounds: 2, epochs: 1, finetuneEpochs: 1, hessianBatches: 2, hessianBatch: 100, threshold: 0.05 };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-resume-'));
   const [a, b, c] = ['a', 'b', 'c'].map((x) => path.join(root, x));
-  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
   const full = await compress(cfg, data, a);
   for (const f of ['params.arrow', 'masks.arrow', 'groups.arrow', 'state.json']) {
     t.true(fs.existsSync(path.join(a, 'checkpoint', f)), f);
@@ -368,7 +375,7 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   await t.throwsAsync(compress(cfg, data, b, { onRound: (m) => { if (m.round === 1) throw new Error('interrupted'); } }), { message: 'interrupted' });
   t.false(fs.existsSync(path.join(b, 'summary.json')));
   const resumed = await compress(cfg, data, b, {}, { resumeFrom: b });
-  t.deepEqual(strip(resumed.rounds as never), strip(full.rounds as never));
+  t.deepEqual(withoutTimes(resumed.rounds as never), withoutTimes(full.rounds as never));
   t.is(resumed.exported!.testErrorReloaded, full.exported!.testErrorReloaded);
   t.is(fs.readFileSync(path.join(b, 'metrics.csv'), 'utf8').trim().split('\n').length, 3);
   // a finished run: in place is refused, other flags are refused, --out branches the final epochs
@@ -392,40 +399,37 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
     t.is(await run(['--resume', a, '--out', c, '--final-epochs', '1', '--final-schedule', 'cosine', '--json']), 0);
   } finally { console.log = log; }
   const branched = JSON.parse(fs.readFileSync(path.join(c, 'summary.json'), 'utf8'));
-  t.deepEqual(strip(branched.rounds.slice(0, 2)), strip(full.rounds as never));
+  t.deepEqual(withoutTimes(branched.rounds.slice(0, 2)), withoutTimes(full.rounds as never));
   t.is(branched.rounds.length, 3);
   const conf = JSON.parse(fs.readFileSync(path.join(c, 'config.json'), 'utf8'));
   t.like(conf, { resumedFrom: a, roundsFrom: 2, config: { finalEpochs: 1, finalSchedule: 'cosine', lambda: 0.05 } });
   t.true(fs.existsSync(path.join(c, 'gamma', 'round-2.arrow')));
   const more = JSON.parse(fs.readFileSync(path.join(`${c}-more`, 'summary.json'), 'utf8'));
   t.deepEqual(more.rounds.map((m: { round: number }) => m.round), [1, 2, 3]);
-  t.deepEqual(strip(more.rounds.slice(0, 2)), strip(full.rounds as never));
+  t.deepEqual(withoutTimes(more.rounds.slice(0, 2)), withoutTimes(full.rounds as never));
   t.true(fs.existsSync(path.join(`${c}-more`, 'gamma', 'round-3.arrow')));
   const r1 = JSON.parse(fs.readFileSync(path.join(`${c}-r1`, 'summary.json'), 'utf8'));
-  t.deepEqual(strip(r1.rounds.slice(0, 1)), strip(full.rounds.slice(0, 1) as never));
+  t.deepEqual(withoutTimes(r1.rounds.slice(0, 1)), withoutTimes(full.rounds.slice(0, 1) as never));
   t.deepEqual(r1.rounds.map((m: { round: number }) => m.round), [1]);   // the source has no final epochs
   t.is(r1.final.architecture, full.rounds[0].architecture);
   t.deepEqual(fs.readdirSync(path.join(`${c}-r1`, 'gamma')), ['round-1.arrow']);
   t.deepEqual(fs.readdirSync(path.join(`${c}-r1`, 'checkpoint')).filter((d) => d.startsWith('round-')), ['round-1']);
   const older = JSON.parse(fs.readFileSync(path.join(`${c}-older-branch`, 'summary.json'), 'utf8'));
-  t.deepEqual(strip(older.rounds), strip(full.rounds as never));
+  t.deepEqual(withoutTimes(older.rounds), withoutTimes(full.rounds as never));
   t.true(fs.existsSync(path.join(`${c}-older-branch`, 'checkpoint', 'state.json')));
   const r1to2 = JSON.parse(fs.readFileSync(path.join(`${c}-r1to2`, 'summary.json'), 'utf8'));
-  t.deepEqual(strip(r1to2.rounds), strip(full.rounds as never));
+  t.deepEqual(withoutTimes(r1to2.rounds), withoutTimes(full.rounds as never));
   t.is(r1to2.exported.testErrorReloaded, full.exported!.testErrorReloaded);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
 test('an Adam compression run resumes from its checkpoint to the same result: the step count and both moments are in it', async (t) => {
-  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
   const { LENET_300_100 } = await import('../src/compress/spec.js');
   const { readTensorFile } = await import('../src/bridge/arrow.js');
-  const mnist = loadDataset('mnist');
-  const data = { train: headOf(mnist.train, 400), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+  const data = await mnistSlice(400);
   const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', optimizer: 'adam' as const, lr: 1e-3, lambda: 0.05, rounds: 2, epochs: 1, finetuneEpochs: 1, hessianBatches: 2, hessianBatch: 100, threshold: 0.05 };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-adam-'));
   const [a, b] = ['a', 'b'].map((x) => path.join(root, x));
-  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
   const full = await compress(cfg, data, a);
   const opt = readTensorFile(path.join(a, 'checkpoint', 'round-1', 'params.arrow')).rows.filter((r) => r.name.startsWith('optimizer/'));
   t.is(opt[0].name, 'optimizer/iter');
@@ -433,18 +437,16 @@ test('an Adam compression run resumes from its checkpoint to the same result: th
   t.is(opt.length, 1 + 2 * 2 * 3);   // first and second moments of three layers' weights and biases
   await t.throwsAsync(compress(cfg, data, b, { onRound: (m) => { if (m.round === 1) throw new Error('interrupted'); } }), { message: 'interrupted' });
   const resumed = await compress(cfg, data, b, {}, { resumeFrom: b });
-  t.deepEqual(strip(resumed.rounds as never), strip(full.rounds as never));
+  t.deepEqual(withoutTimes(resumed.rounds as never), withoutTimes(full.rounds as never));
   t.is(resumed.exported!.testErrorReloaded, full.exported!.testErrorReloaded);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
 test('compress --table: the flags it prints reproduce a run; runs that differ in --seed are summarised; config.json records the code version', async (t) => {
-  const { loadDataset, headOf, UNIT_SCALE } = await import('../src/data/index.js');
   const { LENET_300_100 } = await import('../src/compress/spec.js');
   const { run } = await import('../src/cli/compress.js');
   const { execa } = await import('execa');
-  const mnist = loadDataset('mnist');
-  const data = { train: headOf(mnist.train, 500), test: headOf(mnist.test, 200), classes: 10, normalization: UNIT_SCALE };
+  const data = await mnistSlice(500);
   const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', lambda: 0.05, rounds: 1, epochs: 1, hessianBatches: 1, hessianBatch: 100, threshold: 0.05, finalEpochs: 1, finalSchedule: 'cosine' as const };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-table-'));
   const s0 = await compress({ ...cfg, seed: 0 }, data, path.join(root, 'runs', 's0'));
@@ -463,8 +465,7 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   t.is(await run(['--table', path.join(root, 'runs'), '--json']), 0);
   await t.throwsAsync(run(['--table', path.join(root, 'runs', 's0', 'gamma')]), { message: /--table: .*gamma: neither a finished compression run \(summary.json\) nor a folder of runs/ });
   const again = JSON.parse(fs.readFileSync(path.join(root, 'again', 'summary.json'), 'utf8'));
-  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, ...r }) => r);
-  t.deepEqual(strip(again.rounds), strip(s1.rounds as never));
+  t.deepEqual(withoutTimes(again.rounds), withoutTimes(s1.rounds as never));
   t.deepEqual(table.runs.map((r) => r.seed), [0, 1]);
   t.is(table.seedGroups.length, 1);
   t.deepEqual(table.seedGroups[0].seeds, [0, 1]);
@@ -493,7 +494,7 @@ test('compress --val N holds out the last N training images: never trained on, t
   const a = read(withVal), b = read(without), c = read(branch);
   t.like(a.conf, { train: 500, config: { val: 200 } });
   // training on the first 500 of 700 is training without the last 200: the same path, round for round
-  const strip = (rows: Array<Record<string, unknown>>) => rows.map(({ secondsTrain: _1, secondsHessian: _2, secondsRound: _3, valError: _4, ...r }) => r);
+  const strip = (rows: Array<Record<string, unknown>>) => withoutTimes(rows).map(({ valError: _, ...r }) => r);
   t.deepEqual(strip(a.sum.rounds), strip(b.sum.rounds));
   t.true(a.sum.rounds.every((r: { valError?: number }) => typeof r.valError === 'number'));
   t.false(b.sum.rounds.some((r: Record<string, unknown>) => 'valError' in r));
