@@ -144,6 +144,54 @@ test('group update: γ_g = ||W_g||₂ / sqrt(Σ h/(1+γh)) with h = H/λ, per gr
   net.dispose();
 });
 
+test('--lambda-scale: layer l is penalised, proximally shrunk and γ/ω-updated with λ·A_l; a wrong count names the flag', async (t) => {
+  const mlp = spec([{ type: 'flatten' }, { type: 'dense', units: 5 }, { type: 'dense', units: 4 }, { type: 'dense', units: 3 }]);
+  const build = (lambdaScale?: number[]) => {
+    const net = new CompressNet(mlp, { grouping: 'neuron', input: [2, 3, 1], classes: 3, seed: 5, lambdaScale });
+    randomize(net, 11);
+    return net;
+  };
+  const A = [2, 0.5, 1], lambda = 0.03;
+  const scaled = build(A);
+  // penalty: Σ_l A_l · (the penalty of layer l alone)
+  const alone = [0, 1, 2].map((i) => { const n = build([0, 1, 2].map((j) => (j === i ? 1 : 0))); const p = n.penalty(lambda).dataSync()[0]; n.dispose(); return p; });
+  t.true(alone.every((p) => p > 0));
+  const close = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol * Math.abs(b);
+  t.true(close(scaled.penalty(lambda).dataSync()[0], A.reduce((s, a, i) => s + a * alone[i], 0), 1e-5));
+  // γ/ω update: layer l's rows are those of the unscaled net updated with λ·A_l
+  const x = tf.tensor4d(randomArray(16 * 6, 13), [16, 2, 3, 1]);
+  const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0], 'int32');
+  const H = weightHessians(scaled, [{ x, y }]);
+  const rows = updateGroups(scaled, H, lambda);
+  A.forEach((a, i) => {
+    const plain = build();
+    const want = updateGroups(plain, H, lambda * a).filter((r) => r.layer === i);
+    const got = rows.filter((r) => r.layer === i);
+    t.is(got.length, want.length);
+    got.forEach((r, g) => { t.true(close(r.omega, want[g].omega, 1e-9)); t.true(close(r.gamma, want[g].gamma, 1e-9)); });
+    plain.dispose();
+  });
+  const unscaled = build();
+  t.notDeepEqual(rows.filter((r) => r.layer === 0).map((r) => r.omega), updateGroups(unscaled, H, lambda).filter((r) => r.layer === 0).map((r) => r.omega));
+  unscaled.dispose();
+  // proximal step: layer l shrinks by step·λ·A_l·ω_g (ω = 1 on fresh nets)
+  const prox = build(A);
+  prox.proxStep(lambda, 0.5);
+  A.forEach((a, i) => {
+    const plain = build();
+    plain.proxStep(lambda * a, 0.5);
+    t.deepEqual([...prox.layers[i].W.dataSync()], [...plain.layers[i].W.dataSync()]);
+    plain.dispose();
+  });
+  t.throws(() => build([1, 1]), { message: /λ scale: tiny has 3 weight layers, so it takes 3 multipliers >= 0 \(got 1,1\)/ });
+  const { run } = await import('../src/cli/compress.js');
+  await t.throwsAsync(run(['--model', 'lenet-300-100', '--lambda-scale', '1,2']), { message: /--lambda-scale: lenet-300-100 has 3 weight layers, so it takes 3 comma-separated multipliers \(got 2\)/ });
+  await t.throwsAsync(run(['--model', 'lenet-300-100', '--lambda-scale', '1,,2']), { message: /--lambda-scale must be comma-separated numbers >= 0 \(got '1,,2'\)/ });
+  await t.throwsAsync(run(['--model', 'lenet-5', '--lambda-scale', '1,-1,1,1']), { message: /--lambda-scale must be comma-separated numbers >= 0/ });
+  tf.dispose([x, y]);
+  scaled.dispose(); prox.dispose();
+});
+
 const zeros = (m: Float32Array) => [...m.keys()].filter((i) => m[i] === 0);
 
 test('pruning a neuron removes exactly its outgoing weights, its incoming weights and its bias', (t) => {
@@ -447,7 +495,8 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   const { run } = await import('../src/cli/compress.js');
   const { execa } = await import('execa');
   const data = await mnistSlice(500);
-  const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', lambda: 0.05, rounds: 1, epochs: 1, hessianBatches: 1, hessianBatch: 100, threshold: 0.05, finalEpochs: 1, finalSchedule: 'cosine' as const };
+  const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', lambda: 0.05, rounds: 1, epochs: 1, hessianBatches: 1, hessianBatch: 100, threshold: 0.05, finalEpochs: 1, finalSchedule: 'cosine' as const,
+    lambdaScale: [2, 1, 0.5] };
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-table-'));
   const s0 = await compress({ ...cfg, seed: 0 }, data, path.join(root, 'runs', 's0'));
   const s1 = await compress({ ...cfg, seed: 1 }, data, path.join(root, 'runs', 's1'));
@@ -457,7 +506,7 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   const rows = findRuns([path.join(root, 'runs')]).map(readRun);
   const table = { runs: rows, seedGroups: groupBySeed(rows) };
   const flags = table.runs[1].flags;
-  t.is(flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --final-schedule cosine --hessian-batches 1 --hessian-batch 100 --train-size 500 --test-size 200');
+  t.is(flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --lambda-scale 2,1,0.5 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --final-schedule cosine --hessian-batches 1 --hessian-batch 100 --train-size 500 --test-size 200');
   // the printed flags, run again from scratch, give the same run
   t.is(await run([...flags.split(' '), '--seed', '1', '--out', path.join(root, 'again'), '--json']), 0);
   const both = [path.join(root, 'runs', 's1'), path.join(root, 'again')].map(readRun);

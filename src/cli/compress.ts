@@ -38,6 +38,9 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
                       filter: fan-in groups everywhere; channel: fan-out groups everywhere;
                       weight: every weight alone   [${D.grouping}]
   --lambda L          penalty λ (on the batch-mean loss; the Hessian uses the same scale)   [${D.lambda}]
+  --lambda-scale A,B,…  one multiplier of λ per weight layer (dense or conv), in order: layer l is
+                      penalised, proximally shrunk and γ/ω-updated with λ·A_l (e.g. 2,1,1 prunes
+                      the input pixels of lenet-300-100 harder)   [1 everywhere]
   --rounds K          rounds of train → Hessian → update → prune → fine-tune   [${D.rounds}]
   --epochs E          penalised epochs per round   [${D.epochs}]
   --finetune-epochs F unpenalised epochs after each prune   [${D.finetuneEpochs}]
@@ -82,8 +85,13 @@ Bench options (--bench): one compression round on random MNIST-shaped data, tfjs
   --batch N (100)  --repeats R (5)  --warmup W (1)  --threads T (2)  --no-pytorch`;
 
 /** A setting's value from its flag: its default when not given (undefined for optional settings). */
-function settingFlag(values: Record<string, unknown>, f: SettingFlag): number | string | undefined {
+function settingFlag(values: Record<string, unknown>, f: SettingFlag): number | string | number[] | undefined {
   if (values[f.flag] === undefined && f.def === undefined) return undefined;
+  if (f.kind === 'list') {
+    const raw = String(values[f.flag]), list = raw.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+    if (list.some((n) => !Number.isFinite(n) || n < f.min)) throw new UsageError(`--${f.flag} must be comma-separated numbers >= ${f.min} (got '${raw}')`);
+    return list;
+  }
   if (f.kind === 'choice') return choiceFlag(values, f.flag, f.choices, (f.def ?? f.choices[0]) as string);
   return (f.kind === 'int' ? intFlag : numFlag)(values, f.flag, f.def ?? 0, f.min);
 }
@@ -120,6 +128,10 @@ export async function run(argv: string[]): Promise<number> {
     if (v !== undefined) (cfg as unknown as Record<string, unknown>)[f.key] = v;
   }
   if (!cfg.val) delete cfg.val;   // no validation split: config.json has no `val`, as before the flag existed
+  const weightLayers = model.layers.filter((l) => l.type === 'dense' || l.type === 'conv').length;
+  if (cfg.lambdaScale && cfg.lambdaScale.length !== weightLayers) {
+    throw new UsageError(`--lambda-scale: ${model.name} has ${weightLayers} weight layers, so it takes ${weightLayers} comma-separated multipliers (got ${cfg.lambdaScale.length})`);
+  }
   await initEngine();
   const data = loadDataset(dataset);
   const trainSize = intFlag(values, 'train-size', 0, 0), testSize = intFlag(values, 'test-size', 0, 0);
@@ -169,7 +181,7 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; val?
   fromRound?: number): Promise<number> {
   const engine = engineInfo();   // initialised by the caller before it loaded the data
   const { model } = cfg, { train, test } = d;
-  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train${d.val ? ` / ${d.val.n} validation` : ''} / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
+  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train${d.val ? ` / ${d.val.n} validation` : ''} / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}${cfg.lambdaScale ? ` × ${cfg.lambdaScale.join(',')} per layer` : ''}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
   let bar: Progress | null = null;
   let elapsed = 0, done = 0;
   const result = await compress(cfg, { train, test, val: d.val, classes: d.classes, normalization: cfg.normalize === 'dataset' ? undefined : UNIT_SCALE }, runDir, {

@@ -42,8 +42,9 @@ export function weightHessians(net: CompressNet, batches: Iterable<{ x: tf.Tenso
 export interface GroupRow { layer: number; group: number; kind: string; members: number; norm: number; hSum: number; gamma: number; omega: number; alive: boolean }
 
 /**
- * Clean update (spec §5.1, one group = one γ_g shared by its live weights): h_k = H_k/λ,
- * C_k = 1/(1/γ_g + h_k), ω_g = sqrt(Σ_k h_k/(1+γ_g h_k)), γ_g = ||W_g||₂/ω_g. Pruned groups keep γ = 0.
+ * Clean update (spec §5.1, one group = one γ_g shared by its live weights): h_k = H_k/λ_l with λ_l = λ ·
+ * the layer's lambdaScale, C_k = 1/(1/γ_g + h_k), ω_g = sqrt(Σ_k h_k/(1+γ_g h_k)), γ_g = ||W_g||₂/ω_g.
+ * Pruned groups keep γ = 0.
  */
 export function updateGroups(net: CompressNet, H: LayerHessian[], lambda: number): GroupRow[] {
   const rows: GroupRow[] = [];
@@ -61,7 +62,8 @@ export function updateGroups(net: CompressNet, H: LayerHessian[], lambda: number
       }
       const s: number[] = [], hk: number[] = [];
       for (const j of mem) if (mask[j] > 0) { s.push(w[j]); hk.push(h[j]); }
-      const next = updateGroupClean({ gamma: [l.gamma[g]], omega: l.omega[g], C: [] }, s, hk, lambda, undefined, { lambdaOrigin: lambda, lambdaChild: lambda });
+      const lam = lambda * l.lambdaScale;
+      const next = updateGroupClean({ gamma: [l.gamma[g]], omega: l.omega[g], C: [] }, s, hk, lam, undefined, { lambdaOrigin: lam, lambdaChild: lam });
       l.gamma[g] = next.gamma[0];
       l.omega[g] = next.omega;
       rows.push({ layer: li, group: g, kind: l.group, members: s.length, norm: Math.sqrt(s.reduce((a, v) => a + v * v, 0)),

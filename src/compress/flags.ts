@@ -11,12 +11,14 @@ import { DEFAULT_COMPRESS as D, type CompressConfig } from './run.js';
  */
 export type SettingFlag = { key: keyof CompressConfig; flag: string; branch?: boolean } & (
   | { kind: 'int' | 'num'; min: number; def?: number }
-  | { kind: 'choice'; choices: readonly string[]; def?: string });
+  | { kind: 'choice'; choices: readonly string[]; def?: string }
+  | { kind: 'list'; min: number; def?: undefined });
 
 /** In the order `--table` prints them (`--seed` last, never printed in the flags column). */
 export const SETTING_FLAGS: SettingFlag[] = [
   { key: 'grouping', flag: 'group', kind: 'choice', choices: GROUPINGS, def: D.grouping },
   { key: 'lambda', flag: 'lambda', kind: 'num', min: 0, def: D.lambda },
+  { key: 'lambdaScale', flag: 'lambda-scale', kind: 'list', min: 0 },
   { key: 'threshold', flag: 'threshold', kind: 'num', min: 0, def: D.threshold },
   { key: 'rounds', flag: 'rounds', kind: 'int', min: 1, def: D.rounds },
   { key: 'epochs', flag: 'epochs', kind: 'int', min: 0, def: D.epochs },

@@ -62,6 +62,8 @@ export interface WeightLayer {
   gamma: Float64Array;
   omega: Float64Array;
   omegaT: tf.Tensor;
+  /** this layer's multiplier of λ (penalty, proximal step and γ/ω update; 1 unless set per layer) */
+  lambdaScale: number;
   /** input unit f of this layer belongs to output unit unitOf(f) of the previous weight layer */
   prevChannels: number | null;
   classifier: boolean;
@@ -121,7 +123,8 @@ function groupMembers(l: Pick<WeightLayer, 'kind' | 'shape' | 'inUnits' | 'outUn
   }
 }
 
-export interface BuildOptions { grouping: Grouping; seed?: number; input: [number, number, number]; classes: number }
+/** `lambdaScale`: one multiplier of λ per weight layer (dense or conv), in order; default all 1. */
+export interface BuildOptions { grouping: Grouping; seed?: number; input: [number, number, number]; classes: number; lambdaScale?: number[] }
 
 export class CompressNet {
   readonly ops: Op[] = [];
@@ -157,7 +160,7 @@ export class CompressNet {
       const classifier = i === lastWeighted;
       const activation: Activation = d.activation ?? (classifier ? 'linear' : 'relu');
       const prev = this.layers[index - 1];
-      let l: Omit<WeightLayer, 'W' | 'b' | 'mask' | 'bmask' | 'members' | 'gamma' | 'omega' | 'omegaT'>;
+      let l: Omit<WeightLayer, 'W' | 'b' | 'mask' | 'bmask' | 'members' | 'gamma' | 'omega' | 'omegaT' | 'lambdaScale'>;
       if (d.type === 'dense') {
         if (flat === null) { flat = H * W * C; channelsAtFlatten = C; this.ops.push({ op: 'flatten' }); }
         const inUnits: number = flat;
@@ -192,12 +195,18 @@ export class CompressNet {
         mask: tf.keep(tf.ones(l.shape)), bmask: tf.keep(tf.ones([l.outUnits])) as tf.Tensor1D,
         members, gamma: new Float64Array(members.length).fill(1), omega: new Float64Array(members.length).fill(1),
         omegaT: tf.keep(l.group === 'weight' ? tf.ones(l.shape) : tf.ones([members.length])),
+        lambdaScale: opts.lambdaScale?.[index] ?? 1,
       };
       uid++;
       this.layers.push(layer);
       this.ops.push({ op: 'weight', layer });
       if (activation === 'relu') this.ops.push({ op: 'relu' });
     });
+    const scale = opts.lambdaScale;
+    if (scale && (scale.length !== this.layers.length || scale.some((v) => !Number.isFinite(v) || v < 0))) {
+      this.dispose();
+      throw new Error(`λ scale: ${spec.name} has ${this.layers.length} weight layers, so it takes ${this.layers.length} multipliers >= 0 (got ${scale.join(',')})`);
+    }
     this.plan = this.buildPlan();
   }
 
@@ -326,7 +335,7 @@ export class CompressNet {
     this.plan = null;
   }
 
-  /** λ Σ_g ω_g ||W_g||₂ over the live groups (ω of pruned groups is 0). */
+  /** Σ_l λ_l Σ_g ω_g ||W_g||₂ over the live groups (λ_l = λ · the layer's lambdaScale; ω of pruned groups is 0). */
   penalty(lambda: number): tf.Scalar {
     const terms: tf.Tensor[] = [];
     for (const l of this.layers) {
@@ -339,20 +348,20 @@ export class CompressNet {
         const s3 = tf.reshape(sq, [taps, l.inUnits, l.outUnits]);
         norms = tf.sqrt(tf.add(tf.sum(s3, l.group === 'fanout' ? [0, 2] : [0, 1]), 1e-16));
       }
-      terms.push(tf.sum(tf.mul(norms, l.omegaT)));
+      terms.push(tf.mul(tf.sum(tf.mul(norms, l.omegaT)), l.lambdaScale));
     }
     return tf.mul(lambda, terms.length ? tf.addN(terms) : tf.scalar(0)) as tf.Scalar;
   }
 
   /**
-   * Proximal step of the group penalty with step size `step`·λ: W_g ← W_g · max(0, 1 − step·λ·ω_g/||W_g||₂)
+   * Proximal step of the group penalty with step size `step`·λ_l: W_g ← W_g · max(0, 1 − step·λ_l·ω_g/||W_g||₂)
    * (for weight groups the soft threshold), which sets whole groups exactly to zero.
    */
   proxStep(lambda: number, step: number): void {
     tf.tidy(() => {
       for (const l of this.layers) {
         if (l.group === 'none') continue;
-        const t = tf.mul(l.omegaT, lambda * step);
+        const t = tf.mul(l.omegaT, lambda * l.lambdaScale * step);
         if (l.group === 'weight') {
           l.W.assign(tf.mul(tf.sign(l.W), tf.relu(tf.sub(tf.abs(l.W), t))));
           continue;

@@ -23,6 +23,8 @@ export interface CompressConfig {
   dataset: string;
   grouping: Grouping;
   lambda: number;
+  /** one multiplier of λ per weight layer, in order (absent: 1 everywhere) */
+  lambdaScale?: number[];
   rounds: number;
   /** epochs with the penalty per round */
   epochs: number;
@@ -222,7 +224,8 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   opts: { resumeFrom?: string; fromRound?: number } = {}): Promise<CompressSummary> {
   const t0 = performance.now();
   const { train, test } = data;
-  const net = new CompressNet(cfg.model, { grouping: cfg.grouping, seed: cfg.seed, input: [train.height, train.width, train.channels], classes: data.classes });
+  const net = new CompressNet(cfg.model, { grouping: cfg.grouping, seed: cfg.seed, input: [train.height, train.width, train.channels], classes: data.classes,
+    lambdaScale: cfg.lambdaScale });
   const trainer = new Trainer(net, cfg.lr, cfg.penalty, cfg.optimizer, cfg.weightDecay ?? 0);
   const c0 = net.counts();
   const initial = { architecture: net.fullArchitecture(), weights: c0.weights, biases: c0.biases };
