@@ -85,7 +85,7 @@ def _command(d: Path) -> str | None:
 def compress_runs(root: Path) -> list[Path]:
     """`bayesnas compress` runs with metrics: the folder itself, or its (or its compress/) subfolders."""
     def ok(d: Path) -> bool:
-        return _command(d) == "compress" and (d / "metrics.csv").is_file()
+        return _command(d) == "compress" and (d / "metrics.arrow").is_file()
     if ok(root):
         return [root]
     for base in (root / "compress", root):
@@ -176,20 +176,18 @@ def read_table(path: str | os.PathLike) -> tuple[dict[str, list], dict[str, str]
 
 
 def read_compress_run(run: str | os.PathLike) -> dict:
-    """A compression run: {"name", "model", "grouping", "lambda", "seed", "rounds": [metrics.csv rows
+    """A compression run: {"name", "model", "grouping", "lambda", "seed", "rounds": [metrics.arrow rows
     as dicts of floats, architecture as text], "final_error": the reloaded model's test error when
     summary.json has it, "val_errors": the validation error per row (NaN where a row has none) for a
     run with a held-out validation split (--val), else None}."""
-    import csv
     d = Path(run)
     conf = json.loads((d / "config.json").read_text())
     c = conf.get("config", {})
-    rows = []
-    with open(d / "metrics.csv", newline="") as fh:
-        for r in csv.DictReader(fh):
-            rows.append({k: (v if k == "architecture" else float(v)) for k, v in r.items()})
+    cols, _ = read_table(d / "metrics.arrow")
+    n = len(next(iter(cols.values()), []))
+    rows = [{k: (v[i] if k == "architecture" else float(v[i])) for k, v in cols.items()} for i in range(n)]
     if not rows:
-        raise ValueError(f"{d / 'metrics.csv'}: no rounds")
+        raise ValueError(f"{d / 'metrics.arrow'}: no rounds")
     final = None
     if (d / "summary.json").is_file():
         final = (json.loads((d / "summary.json").read_text()).get("exported") or {}).get("testErrorReloaded")

@@ -159,14 +159,22 @@ def test_a_darts_or_snas_round_table_reads_as_a_switch_table(tmp_path):
     assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _metrics(d, cols):
+    """metrics.arrow as `bayesnas compress` writes it: architecture as text, every other column float64."""
+    import pyarrow as pa
+    t = pa.table({k: pa.array(v, type=pa.string() if k == "architecture" else pa.float64()) for k, v in cols.items()})
+    with pa.OSFile(str(d / "metrics.arrow"), "wb") as sink, pa.ipc.new_file(sink, t.schema) as wr:
+        wr.write_table(t)
+
+
 def _compress_run(d, model, weights, errors, command=True, seed=0, lam=0.01):
     d.mkdir(parents=True)
     conf = {"config": {"model": {"name": model}, "grouping": "neuron", "lambda": lam, "seed": seed}}
     if command:
         conf["command"] = "compress"
     (d / "config.json").write_text(json.dumps(conf))
-    lines = ["round,architecture,weights,testError"] + [f"{i + 1},a-{i},{w},{e}" for i, (w, e) in enumerate(zip(weights, errors))]
-    (d / "metrics.csv").write_text("\n".join(lines) + "\n")
+    _metrics(d, {"round": [i + 1 for i in range(len(weights))], "architecture": [f"a-{i}" for i in range(len(weights))],
+                 "weights": weights, "testError": errors})
     (d / "summary.json").write_text(json.dumps({"exported": {"testErrorReloaded": errors[-1] + 0.001}}))
     return d
 
@@ -184,15 +192,16 @@ def test_compress_runs_are_found_read_and_plotted(tmp_path):
     assert r["val_errors"] is None
     # a run with a validation split (--val): its error per row, NaN in rows without one
     v = _compress_run(tmp_path / "val", "lenet-5", [20000, 5000], [0.015, 0.011])
-    (v / "metrics.csv").write_text("round,architecture,weights,testError,valError\n1,a,20000,0.015,0.014\n2,b,5000,0.011,NaN\n")
+    _metrics(v, {"round": [1, 2], "architecture": ["a", "b"], "weights": [20000, 5000], "testError": [0.015, 0.011],
+                 "valError": [0.014, math.nan]})
     rv = nb.read_compress_run(v)
     assert rv["val_errors"][0] == pytest.approx(0.014) and math.isnan(rv["val_errors"][1])
     p = nb.plot_compress_path([r, nb.read_compress_run(b), rv], tmp_path / "fig" / "compress-path.png")
     assert _is_png(p)
     with pytest.raises(ValueError):
         nb.plot_compress_path([], tmp_path / "fig" / "none.png")
-    (a / "metrics.csv").write_text("round,architecture,weights,testError\n")
-    with pytest.raises(ValueError, match="metrics.csv: no rounds"):
+    _metrics(a, {"round": [], "architecture": [], "weights": [], "testError": []})
+    with pytest.raises(ValueError, match="metrics.arrow: no rounds"):
         nb.read_compress_run(a)
     # a search pipeline folder has no compression runs, and only its notebooks run
     assert nb.resolve(tmp_path / "runs" / "notes").compress == []
