@@ -234,10 +234,11 @@ def final_error(run: dict) -> float:
 
 
 # Published anchors (as usually quoted): weights kept, test error. Bayesian Compression (Louizos et
-# al. 2017, BC-GNJ, weights from its unit counts) and Sparse Variational Dropout (Molchanov et al. 2017).
+# al. 2017; BC-GNJ and BC-GHS, weights from their unit counts) and Sparse Variational Dropout
+# (Molchanov et al. 2017).
 COMPRESS_ANCHORS = {
     "lenet-300-100": [("BC-GNJ 278-98-13", 28648, 0.018), ("Sparse VD 68x", 266200 / 68, 0.0192)],
-    "lenet-5": [("BC-GNJ 8-13-88-13", 4074, 0.010), ("Sparse VD 280x", 430500 / 280, 0.0075)],
+    "lenet-5": [("BC-GNJ 8-13-88-13", 4074, 0.010), ("BC-GHS 5-10-76-16", 2751, 0.010), ("Sparse VD 280x", 430500 / 280, 0.0075)],
 }
 
 
@@ -523,9 +524,10 @@ def _weights_axis(ax, model: str):
     """A compression panel's common parts: weights kept on a log axis with plain tick labels, the
     published anchors of COMPRESS_ANCHORS for `model` as black stars, a grid."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-    for name, w, e in COMPRESS_ANCHORS.get(model, []):
+    for i, (name, w, e) in enumerate(COMPRESS_ANCHORS.get(model, [])):
         ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
-        ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        # labels alternate above and below their star: anchors at one error lie side by side
+        ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4 if i % 2 == 0 else -11), fontsize=7)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
