@@ -183,6 +183,15 @@ test('--lambda-scale: layer l is penalised, proximally shrunk and γ/ω-updated 
     t.deepEqual([...prox.layers[i].W.dataSync()], [...plain.layers[i].W.dataSync()]);
     plain.dispose();
   });
+  // A_l = 0: the layer is neither shrunk nor updated (γ and ω stay 1, no NaN from h = H/0)
+  const frozen = build([0, 1, 1]);
+  const w0 = [...frozen.layers[0].W.dataSync()];
+  frozen.proxStep(lambda, 0.5);
+  t.deepEqual([...frozen.layers[0].W.dataSync()], w0);
+  const frozenRows = updateGroups(frozen, H, lambda);
+  t.true(frozenRows.filter((r) => r.layer === 0).every((r) => r.gamma === 1 && r.omega === 1));
+  t.true(frozenRows.filter((r) => r.layer === 1).every((r) => Number.isFinite(r.gamma) && r.gamma !== 1));
+  frozen.dispose();
   t.throws(() => build([1, 1]), { message: /λ scale: tiny has 3 weight layers, so it takes 3 multipliers >= 0 \(got 1,1\)/ });
   const { run } = await import('../src/cli/compress.js');
   await t.throwsAsync(run(['--model', 'lenet-300-100', '--lambda-scale', '1,2']), { message: /--lambda-scale: lenet-300-100 has 3 weight layers, so it takes 3 comma-separated multipliers \(got 2\)/ });

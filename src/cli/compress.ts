@@ -40,7 +40,8 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
   --lambda L          penalty λ (on the batch-mean loss; the Hessian uses the same scale)   [${D.lambda}]
   --lambda-scale A,B,…  one multiplier of λ per weight layer (dense or conv), in order: layer l is
                       penalised, proximally shrunk and γ/ω-updated with λ·A_l (e.g. 2,1,1 prunes
-                      the input pixels of lenet-300-100 harder)   [1 everywhere]
+                      the input pixels of lenet-300-100 harder; 0 leaves a layer unpenalised and
+                      its groups unpruned, except those that never fired)   [1 everywhere]
   --rounds K          rounds of train → Hessian → update → prune → fine-tune   [${D.rounds}]
   --epochs E          penalised epochs per round   [${D.epochs}]
   --finetune-epochs F unpenalised epochs after each prune   [${D.finetuneEpochs}]

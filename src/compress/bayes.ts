@@ -44,7 +44,7 @@ export interface GroupRow { layer: number; group: number; kind: string; members:
 /**
  * Clean update (spec §5.1, one group = one γ_g shared by its live weights): h_k = H_k/λ_l with λ_l = λ ·
  * the layer's lambdaScale, C_k = 1/(1/γ_g + h_k), ω_g = sqrt(Σ_k h_k/(1+γ_g h_k)), γ_g = ||W_g||₂/ω_g.
- * Pruned groups keep γ = 0.
+ * Pruned groups keep γ = 0; the groups of a layer with λ_l = 0 keep their γ and ω.
  */
 export function updateGroups(net: CompressNet, H: LayerHessian[], lambda: number): GroupRow[] {
   const rows: GroupRow[] = [];
@@ -63,9 +63,11 @@ export function updateGroups(net: CompressNet, H: LayerHessian[], lambda: number
       const s: number[] = [], hk: number[] = [];
       for (const j of mem) if (mask[j] > 0) { s.push(w[j]); hk.push(h[j]); }
       const lam = lambda * l.lambdaScale;
-      const next = updateGroupClean({ gamma: [l.gamma[g]], omega: l.omega[g], C: [] }, s, hk, lam, undefined, { lambdaOrigin: lam, lambdaChild: lam });
-      l.gamma[g] = next.gamma[0];
-      l.omega[g] = next.omega;
+      if (lam > 0) {   // λ_l = 0: the layer is neither penalised nor updated, so its γ stays and nothing is pruned by γ
+        const next = updateGroupClean({ gamma: [l.gamma[g]], omega: l.omega[g], C: [] }, s, hk, lam, undefined, { lambdaOrigin: lam, lambdaChild: lam });
+        l.gamma[g] = next.gamma[0];
+        l.omega[g] = next.omega;
+      }
       rows.push({ layer: li, group: g, kind: l.group, members: s.length, norm: Math.sqrt(s.reduce((a, v) => a + v * v, 0)),
         hSum: hk.reduce((a, v) => a + v, 0), gamma: l.gamma[g], omega: l.omega[g], alive: true });
     });
