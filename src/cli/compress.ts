@@ -7,7 +7,7 @@ import path from 'node:path';
 import { engineInfo, initEngine } from '../engine/index.js';
 import { DATASET_NAMES, headOf, holdOut, loadDataset, UNIT_SCALE, type DatasetName, type Split } from '../data/index.js';
 import { GROUPINGS } from '../compress/model.js';
-import { loadModelSpec } from '../compress/spec.js';
+import { loadModelSpec, weightLayerCount } from '../compress/spec.js';
 import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run.js';
 import { SETTING_FLAGS, type SettingFlag } from '../compress/flags.js';
 import { benchCompress } from '../compress/bench.js';
@@ -129,7 +129,7 @@ export async function run(argv: string[]): Promise<number> {
     if (v !== undefined) (cfg as unknown as Record<string, unknown>)[f.key] = v;
   }
   if (!cfg.val) delete cfg.val;   // no validation split: config.json has no `val`, as before the flag existed
-  const weightLayers = model.layers.filter((l) => l.type === 'dense' || l.type === 'conv').length;
+  const weightLayers = weightLayerCount(model);
   if (cfg.lambdaScale && cfg.lambdaScale.length !== weightLayers) {
     throw new UsageError(`--lambda-scale: ${model.name} has ${weightLayers} weight layers, so it takes ${weightLayers} comma-separated multipliers (got ${cfg.lambdaScale.length})`);
   }

@@ -27,7 +27,7 @@ import { tf } from '../engine/index.js';
 import * as ops from '../engine/ops.js';
 import { seededRandom } from '../space/params.js';
 import { vjp, type HessianTape } from '../hessian/tape.js';
-import type { Activation, ModelSpec } from './spec.js';
+import { weightLayerCount, type Activation, type ModelSpec } from './spec.js';
 
 let uid = 0;   // tfjs variable names are global
 
@@ -135,6 +135,10 @@ export class CompressNet {
   private plan: CompactLayer[] | null = null;
 
   constructor(readonly spec: ModelSpec, readonly opts: BuildOptions) {
+    const scale = opts.lambdaScale, n = weightLayerCount(spec);
+    if (scale && (scale.length !== n || scale.some((v) => !Number.isFinite(v) || v < 0))) {
+      throw new Error(`λ scale: ${spec.name} has ${n} weight layers, so it takes ${n} multipliers >= 0 (got ${scale.join(',')})`);
+    }
     const rand = seededRandom(opts.seed ?? 0);
     this.input = opts.input;
     let [H, W, C] = opts.input;
@@ -202,11 +206,6 @@ export class CompressNet {
       this.ops.push({ op: 'weight', layer });
       if (activation === 'relu') this.ops.push({ op: 'relu' });
     });
-    const scale = opts.lambdaScale;
-    if (scale && (scale.length !== this.layers.length || scale.some((v) => !Number.isFinite(v) || v < 0))) {
-      this.dispose();
-      throw new Error(`λ scale: ${spec.name} has ${this.layers.length} weight layers, so it takes ${this.layers.length} multipliers >= 0 (got ${scale.join(',')})`);
-    }
     this.plan = this.buildPlan();
   }
 

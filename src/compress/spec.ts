@@ -20,6 +20,11 @@ export interface ModelSpec {
   layers: LayerDef[];
 }
 
+/** The dense and conv layers of a model: the layers that hold weights (and take a λ multiplier each). */
+export function weightLayerCount(spec: ModelSpec): number {
+  return spec.layers.filter((l) => l.type === 'dense' || l.type === 'conv').length;
+}
+
 /** LeNet-300-100 (LeCun et al. 1998): 784-300-100-10 with ReLU. */
 export const LENET_300_100: ModelSpec = {
   name: 'lenet-300-100',
