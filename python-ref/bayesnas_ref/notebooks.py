@@ -635,8 +635,9 @@ def run_notebooks(run: str | os.PathLike, only: list[str] | None = None, figures
     {"run", "figures_dir", "notebooks": [{"name", "ok", "seconds", "output", "error"}],
     "figures": [png names], "expected": [...], "missing": [...]}."""
     f = resolve(run, figures)
+    expected = figures_expected(f)  # reads every compression run once
     # without --only: the notebooks with something to show for this folder
-    names = only or [n for n, figs in NOTEBOOKS.items() if set(figs) & set(figures_expected(f))]
+    names = only or [n for n, figs in NOTEBOOKS.items() if set(figs) & set(expected)]
     res = []
     for name in names:
         nb = NOTEBOOK_DIR / name
@@ -649,7 +650,7 @@ def run_notebooks(run: str | os.PathLike, only: list[str] | None = None, figures
             res.append({"name": name, "ok": False, "seconds": time.perf_counter() - t0, "output": None,
                         "error": f"{type(e).__name__}: {msg[-1] if msg else ''}"})
     made = sorted(p.name for p in f.figures.glob("*.png")) if f.figures.is_dir() else []
-    wanted = [p for p in figures_expected(f) if not only or any(p in NOTEBOOKS.get(n, []) for n in names)]
+    wanted = [p for p in expected if not only or any(p in NOTEBOOKS.get(n, []) for n in names)]
     return {"run": str(f.root), "figures_dir": str(f.figures), "notebooks": res, "figures": made,
             "expected": wanted, "missing": [p for p in wanted if p not in made]}
 
