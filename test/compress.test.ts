@@ -9,7 +9,7 @@ import { checkModelSpec, LENET_5, type ModelSpec } from '../src/compress/spec.js
 import { pruneByGamma, updateGroups, weightHessians } from '../src/compress/bayes.js';
 import { loadModel, saveModel, toLayersModel } from '../src/compress/export.js';
 import { compress, DEFAULT_COMPRESS, finalLrAt, testError, Trainer } from '../src/compress/run.js';
-import { findRuns, groupBySeed, markdownTables, readRun } from '../src/compress/table.js';
+import { findRuns, fitLogLine, frontierFits, frontierTable, groupBySeed, markdownTables, readRun, type RunRow } from '../src/compress/table.js';
 import type { Split } from '../src/data/index.js';
 import { randomArray, relErr } from './helpers/numeric.js';
 
@@ -531,6 +531,42 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   t.true(Math.abs(table.seedGroups[0].testError.mean - (e0 + e1) / 2) < 1e-12);
   t.is(table.seedGroups[0].weights.mean, (s0.final.weights + s1.final.weights) / 2);
   fs.rmSync(root, { recursive: true, force: true });
+});
+
+test('compress --table --at-weights: the log-size line through the runs, its value and standard error at an anchor\'s size', async (t) => {
+  // points exactly on a line in ln(weights): recovered, with zero residual and zero standard error
+  const exact = fitLogLine([1000, 2000, 4000, 8000], [1000, 2000, 4000, 8000].map((w) => 0.03 - 0.002 * Math.log(w)), [3000])!;
+  t.true(Math.abs(exact.slope + 0.002) < 1e-12 && Math.abs(exact.intercept - 0.03) < 1e-12 && exact.residualSd < 1e-9);
+  t.true(Math.abs(exact.at[0].error - (0.03 - 0.002 * Math.log(3000))) < 1e-12);
+  // scattered points: the textbook form se² = s²(1/n + (x₀ − x̄)²/Sxx) on centred x, computed independently
+  const ws = [2314, 2548, 2700, 2729, 3158, 3255, 3498, 4187, 4680, 4930], ys = [1.02, 1.06, 1.13, 0.91, 0.96, 1.03, 1.06, 0.84, 0.82, 1.01].map((e) => e / 100);
+  const f = fitLogLine(ws, ys, [4074, 1500])!;
+  const xs = ws.map(Math.log), n = xs.length, xm = xs.reduce((a, b) => a + b) / n, ym = ys.reduce((a, b) => a + b) / n;
+  const Sxx = xs.reduce((a, x) => a + (x - xm) ** 2, 0), b = xs.reduce((a, x, i) => a + (x - xm) * (ys[i] - ym), 0) / Sxx, a0 = ym - b * xm;
+  const s2 = xs.reduce((a, x, i) => a + (ys[i] - a0 - b * x) ** 2, 0) / (n - 2);
+  for (const [i, w] of [4074, 1500].entries()) {
+    const x0 = Math.log(w);
+    t.true(Math.abs(f.at[i].error - (a0 + b * x0)) < 1e-12);
+    t.true(Math.abs(f.at[i].se - Math.sqrt(s2 * (1 / n + (x0 - xm) ** 2 / Sxx))) < 1e-12);
+  }
+  t.false(f.at[0].extrapolated);
+  t.true(f.at[1].extrapolated);
+  t.is(fitLogLine([1000, 1000, 1000], [0.01, 0.02, 0.03], [1000]), null); // one size: no line
+  t.is(fitLogLine([1000, 2000], [0.01, 0.02], [1000]), null);
+  // one fit per model and dataset; the validation fit only over runs that held one out
+  const row = (flags: string, weights: number, testError: number, valError: number | null): RunRow =>
+    ({ dir: 'x', flags, seed: 0, architecture: '', weights, ratio: 1, testError, valError, seconds: 0, resumedFrom: null, commit: null });
+  const rows = [...ws.map((w, i) => row(`--model lenet-5 --dataset mnist --lambda ${0.03 + i}`, w, ys[i], i < 3 ? null : ys[i] + 0.001)),
+    row('--model lenet-300-100 --dataset mnist', 20000, 0.02, null), row('--model lenet-300-100 --dataset mnist', 30000, 0.018, null)];
+  const fits = frontierFits(rows, [4074, 1500]);
+  t.is(fits.length, 1); // two lenet-300-100 runs are too few for a line
+  t.is(fits[0].family, '--model lenet-5 --dataset mnist');
+  t.deepEqual(fits[0].at, f.at);
+  t.is(fits[0].valError!.n, 7);
+  t.true(Math.abs(fits[0].valError!.slope - fitLogLine(ws.slice(3), ys.slice(3), [])!.slope) < 1e-12);
+  t.regex(frontierTable(fits, [4074, 1500]), /\| `--model lenet-5 --dataset mnist` \| test \| 10 \| 2,314–4,930 \| .* \| 0\.\d\d% ± 0\.\d\d \| .* \(outside the runs\) \|/);
+  const { run } = await import('../src/cli/compress.js');
+  await t.throwsAsync(run(['--table', 'runs', '--at-weights', '4074,x']), { message: /--at-weights must be comma-separated weight counts > 0 \(got '4074,x'\)/ });
 });
 
 test('compress --val N holds out the last N training images: never trained on, their error reported every round, the same split on a branch', async (t) => {

@@ -12,7 +12,7 @@ import { compress, DEFAULT_COMPRESS, type CompressConfig } from '../compress/run
 import { SETTING_FLAGS, type SettingFlag } from '../compress/flags.js';
 import { benchCompress } from '../compress/bench.js';
 import { checkpointRounds } from '../compress/checkpoint.js';
-import { findRuns, groupBySeed, markdownTables, readRun } from '../compress/table.js';
+import { findRuns, frontierFits, frontierTable, groupBySeed, markdownTables, readRun } from '../compress/table.js';
 import { choiceFlag, intFlag, numFlag, parse, UsageError } from './args.js';
 import { progress, type Progress } from './progress.js';
 
@@ -20,7 +20,7 @@ export const summary = 'network compression: group priors + weight Hessians prun
 const D = DEFAULT_COMPRESS;
 export const usage = `bayesnas compress --model lenet-300-100|lenet-5|FILE [options]
 bayesnas compress --bench [bench options]
-bayesnas compress --table RUN|FOLDER... [--json]
+bayesnas compress --table RUN|FOLDER... [--at-weights W1,W2,...] [--json]
 
 Each round (spec §8): train with the group penalty λ Σ_g ω_g ||W_g||₂ (SGD with momentum on the data
 term followed by the penalty's proximal step, so whole groups reach exactly zero), compute the diagonal
@@ -79,6 +79,10 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
 --table: one row per finished run (a run folder, or every run folder inside FOLDER): the flags that
 reproduce it, seed, pruned architecture, weights kept, ratio, reloaded test error, wall time; then,
 for runs that differ only in --seed, mean ± sd over the seeds. Markdown, or --json.
+--at-weights W1,W2,...: also fit test error = a + b·ln(weights) through all the runs of each model and
+dataset (any λ, rounds or seed; pass the run folders to pool) and print the line's error ± its standard
+error at each weight count, e.g. a published anchor's size (and the same for the validation error of
+runs that held one out). Runs land at scattered sizes; the line compares them with an anchor at its size.
 
 Bench options (--bench): one compression round on random MNIST-shaped data, tfjs and PyTorch
 (python-ref, CPU) alternating, medians and their ratio:
@@ -112,12 +116,12 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...Object.fromEntries(SETTING_FLAGS.map((f) => [f.flag, { type: 'string' as const }])),
     model: { type: 'string' }, dataset: { type: 'string' }, 'train-size': { type: 'string' }, 'test-size': { type: 'string' },
-    resume: { type: 'string' }, 'from-round': { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' },
+    resume: { type: 'string' }, 'from-round': { type: 'string' }, out: { type: 'string' }, bench: { type: 'boolean' }, table: { type: 'boolean' }, 'at-weights': { type: 'string' },
     'train-steps': { type: 'string' }, 'finetune-steps': { type: 'string' }, repeats: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, 'no-pytorch': { type: 'boolean' },
   });
   if (values.help) { console.log(usage); return 0; }
   if (values.bench) return bench(values);
-  if (values.table) return table(positionals, !!values.json);
+  if (values.table) return table(positionals, !!values.json, values['at-weights'] as string | undefined);
   if (values.resume !== undefined) return resume(values);
   if (!values.model) throw new UsageError('give --model lenet-300-100|lenet-5|FILE');
   let model;
@@ -206,12 +210,19 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; val?
   return 0;
 }
 
-async function table(paths: string[], json: boolean): Promise<number> {
+async function table(paths: string[], json: boolean, atWeights?: string): Promise<number> {
   if (!paths.length) throw new UsageError('--table: give run folders (or folders of run folders)');
+  const at = atWeights === undefined ? [] : atWeights.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+  if (at.some((w) => !Number.isFinite(w) || w <= 0)) throw new UsageError(`--at-weights must be comma-separated weight counts > 0 (got '${atWeights}')`);
   let rows;
   try { rows = findRuns(paths).map(readRun); } catch (e) { throw new UsageError(`--table: ${(e as Error).message}`); }
   const groups = groupBySeed(rows);
-  console.log(json ? JSON.stringify({ runs: rows, seedGroups: groups }, null, 2) : markdownTables(rows, groups));
+  const fits = at.length ? frontierFits(rows, at) : undefined;
+  if (json) console.log(JSON.stringify({ runs: rows, seedGroups: groups, ...(fits ? { frontier: fits } : {}) }, null, 2));
+  else {
+    console.log(markdownTables(rows, groups));
+    if (fits) console.log(fits.length ? `\n${frontierTable(fits, at)}` : '\n(--at-weights: no model and dataset has 3 runs at two sizes or more to fit)');
+  }
   return 0;
 }
 

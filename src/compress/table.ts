@@ -131,3 +131,71 @@ export function markdownTables(rows: RunRow[], groups: SeedGroup[]): string {
   ], groups));
   return lines.join('\n');
 }
+
+/** The error a family of runs reaches at one weight count, from the least-squares line through (ln weights, error). */
+export interface FrontierPoint { weights: number; error: number; se: number; extrapolated: boolean }
+
+/**
+ * error ≈ a + b·ln(weights) over runs of one model and dataset (whatever their λ, rounds or seed), and the
+ * line's value at given weight counts with its standard error s·sqrt(xᵀ(XᵀX)⁻¹x), s² the residual variance
+ * on n−2 degrees of freedom. Runs land at scattered sizes, so comparing their means with an anchor at
+ * another size mixes size and error; the line pools every run into one estimate at the anchor's size.
+ */
+export interface FrontierFit { family: string; n: number; intercept: number; slope: number; residualSd: number; range: [number, number]; at: FrontierPoint[] }
+
+/** Least-squares fit of `ys` on ln(`ws`) and its value ± standard error at each of `at`; null with fewer than 3 runs or one size only. */
+export function fitLogLine(ws: number[], ys: number[], at: number[]): Omit<FrontierFit, 'family'> | null {
+  const n = ws.length;
+  if (n < 3 || n !== ys.length) return null;
+  const xs = ws.map(Math.log);
+  // XᵀX = [[n, Σx], [Σx, Σx²]], Xᵀy = [Σy, Σxy]
+  const sx = xs.reduce((a, b) => a + b, 0), sxx = xs.reduce((a, b) => a + b * b, 0);
+  const sy = ys.reduce((a, b) => a + b, 0), sxy = xs.reduce((a, x, i) => a + x * ys[i], 0);
+  const det = n * sxx - sx * sx;
+  if (!(det > 1e-12 * n * sxx)) return null;
+  const inv = [[sxx / det, -sx / det], [-sx / det, n / det]];
+  const intercept = inv[0][0] * sy + inv[0][1] * sxy, slope = inv[1][0] * sy + inv[1][1] * sxy;
+  const rss = xs.reduce((a, x, i) => a + (ys[i] - intercept - slope * x) ** 2, 0);
+  const s2 = rss / (n - 2);
+  const lo = Math.min(...ws), hi = Math.max(...ws);
+  return {
+    n, intercept, slope, residualSd: Math.sqrt(s2), range: [lo, hi],
+    at: at.map((w) => {
+      const x = Math.log(w), q = inv[0][0] + 2 * inv[0][1] * x + inv[1][1] * x * x;
+      return { weights: w, error: intercept + slope * x, se: Math.sqrt(s2 * q), extrapolated: w < lo || w > hi };
+    }),
+  };
+}
+
+/** One fit of test error (and of validation error, over the runs that have it) per model and dataset among `rows`. */
+export function frontierFits(rows: RunRow[], at: number[]): Array<FrontierFit & { valError: FrontierFit | null }> {
+  const by = new Map<string, RunRow[]>();
+  for (const r of rows) {
+    const family = r.flags.split(' ').slice(0, 4).join(' '); // --model M --dataset D
+    by.set(family, [...(by.get(family) ?? []), r]);
+  }
+  const out: Array<FrontierFit & { valError: FrontierFit | null }> = [];
+  for (const [family, rs] of by) {
+    const test = fitLogLine(rs.map((r) => r.weights), rs.map((r) => r.testError), at);
+    if (!test) continue;
+    const withVal = rs.filter((r) => r.valError !== null);
+    const val = fitLogLine(withVal.map((r) => r.weights), withVal.map((r) => r.valError!), at);
+    out.push({ family, ...test, valError: val ? { family, ...val } : null });
+  }
+  return out;
+}
+
+/** The fits as a markdown table: one row per model and dataset (and per error kind), one column per weight count. */
+export function frontierTable(fits: ReturnType<typeof frontierFits>, at: number[]): string {
+  const rows = fits.flatMap((f) => [{ kind: 'test', f }, ...(f.valError ? [{ kind: 'validation', f: f.valError }] : [])]);
+  const cell = (p: FrontierPoint) => `${pct(p.error)} ± ${(100 * p.se).toFixed(2)}${p.extrapolated ? ' (outside the runs)' : ''}`;
+  return mdTable<{ kind: string; f: FrontierFit }>([
+    { head: 'runs', cell: (r) => `\`${r.f.family}\`` },
+    { head: 'error', cell: (r) => r.kind },
+    { head: 'n', cell: (r) => String(r.f.n) },
+    { head: 'weights', cell: (r) => `${count(r.f.range[0])}–${count(r.f.range[1])}` },
+    { head: 'per doubling of weights', cell: (r) => `${(100 * r.f.slope * Math.LN2).toFixed(2)} points` },
+    { head: 'residual sd', cell: (r) => `${(100 * r.f.residualSd).toFixed(2)} points` },
+    ...at.map((w, i) => ({ head: `at ${count(w)} weights`, cell: (r: { f: FrontierFit }) => cell(r.f.at[i]) })),
+  ], rows).join('\n');
+}
