@@ -228,6 +228,25 @@ def seed_groups(runs: list[dict]) -> list[dict]:
     return out
 
 
+def frontier_fit(weights: list[float], errors: list[float]):
+    """Least-squares line error = a + b·ln(weights) (the fit of `bayesnas compress --table --at-weights`):
+    returns (a, b, s, at) with s the residual sd on n−2 degrees of freedom and at(w) -> (error, standard
+    error of the line at w), or None with fewer than 3 points or a single size."""
+    import numpy as np
+    x, y = np.log(np.asarray(weights, float)), np.asarray(errors, float)
+    if len(x) < 3 or np.ptp(x) == 0:
+        return None
+    X = np.c_[np.ones_like(x), x]
+    inv = np.linalg.inv(X.T @ X)
+    a, b = inv @ X.T @ y
+    s = float(np.sqrt(np.sum((y - a - b * x) ** 2) / (len(x) - 2)))
+
+    def at(w):
+        v = np.array([1.0, math.log(w)])
+        return float(v @ [a, b]), float(s * math.sqrt(v @ inv @ v))
+    return float(a), float(b), s, at
+
+
 def final_error(run: dict) -> float:
     """A run's final test error: the reloaded exported model's, else its last metrics row's."""
     return run["final_error"] if run["final_error"] is not None else run["rounds"][-1]["testError"]
@@ -585,9 +604,20 @@ def plot_compress_seeds(runs: list[dict], out):
             label = f"{g['label'] or model}: {len(g['runs'])} seeds, {wm:,.0f} weights, {100 * em:.2f}% ± {100 * es:.2f}"
             bar = ax.errorbar([wm], [100 * em], xerr=[ws], yerr=[100 * es], fmt="o", ms=6, capsize=3, label=label)
             ax.scatter(w, e, s=12, alpha=0.6, color=bar[0].get_color())
+        # the line through all of the model's runs, ± one standard error of the line
+        runs_m = [r for g in mine for r in g["runs"]]
+        fit = frontier_fit([r["rounds"][-1]["weights"] for r in runs_m], [final_error(r) for r in runs_m])
+        if fit:
+            import numpy as np
+            lo, hi = min(r["rounds"][-1]["weights"] for r in runs_m), max(r["rounds"][-1]["weights"] for r in runs_m)
+            ws_ = np.geomspace(lo, hi, 50)
+            pts = [fit[3](w) for w in ws_]
+            ax.plot(ws_, [100 * e for e, _ in pts], "-", color="grey", lw=1,
+                    label=f"line through all {len(runs_m)} runs: {100 * fit[1] * math.log(2):+.2f} points per doubling")
+            ax.fill_between(ws_, [100 * (e - se) for e, se in pts], [100 * (e + se) for e, se in pts], color="grey", alpha=0.2)
         _weights_axis(ax, model)
         ax.set(ylabel="final test error (%)",
-               title=f"{model}: seed means ± sd, runs as dots")
+               title=f"{model}: seed means ± sd, runs as dots, line ± se")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     p = _save(fig, out)
     plt.close(fig)

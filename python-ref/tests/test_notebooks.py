@@ -227,3 +227,21 @@ def test_compress_seed_groups_and_their_plot(tmp_path):
     assert _is_png(nb.plot_compress_seeds(runs, tmp_path / "fig" / "compress-seeds.png"))
     with pytest.raises(ValueError, match="two or more seeds"):
         nb.plot_compress_seeds(runs[-1:], tmp_path / "fig" / "none.png")
+
+
+def test_frontier_fit_against_polyfit_and_the_textbook_standard_error():
+    import numpy as np
+    ws = [2314, 2548, 2700, 2729, 3158, 3255, 3498, 4187, 4680, 4930]
+    es = [e / 100 for e in [1.02, 1.06, 1.13, 0.91, 0.96, 1.03, 1.06, 0.84, 0.82, 1.01]]
+    a, b, s, at = nb.frontier_fit(ws, es)
+    slope, icpt = np.polyfit(np.log(ws), es, 1)
+    assert (a, b) == pytest.approx((icpt, slope), rel=1e-10)
+    x = np.log(ws)
+    sxx = np.sum((x - x.mean()) ** 2)
+    assert s == pytest.approx(math.sqrt(np.sum((np.asarray(es) - icpt - slope * x) ** 2) / (len(ws) - 2)))
+    for w in (4074, 1500):
+        e, se = at(w)
+        assert e == pytest.approx(icpt + slope * math.log(w))
+        assert se == pytest.approx(s * math.sqrt(1 / len(ws) + (math.log(w) - x.mean()) ** 2 / sxx))
+    assert nb.frontier_fit([1000, 1000, 1000], [0.01, 0.02, 0.03]) is None
+    assert nb.frontier_fit([1000, 2000], [0.01, 0.02]) is None
