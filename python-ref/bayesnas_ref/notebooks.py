@@ -606,11 +606,11 @@ def plot_compress_seeds(runs: list[dict], out):
             ax.scatter(w, e, s=12, alpha=0.6, color=bar[0].get_color())
         # the line through all of the model's runs, ± one standard error of the line
         runs_m = [r for g in mine for r in g["runs"]]
-        fit = frontier_fit([r["rounds"][-1]["weights"] for r in runs_m], [final_error(r) for r in runs_m])
+        sizes = [r["rounds"][-1]["weights"] for r in runs_m]
+        fit = frontier_fit(sizes, [final_error(r) for r in runs_m])
         if fit:
             import numpy as np
-            lo, hi = min(r["rounds"][-1]["weights"] for r in runs_m), max(r["rounds"][-1]["weights"] for r in runs_m)
-            ws_ = np.geomspace(lo, hi, 50)
+            ws_ = np.geomspace(min(sizes), max(sizes), 50)
             pts = [fit[3](w) for w in ws_]
             ax.plot(ws_, [100 * e for e, _ in pts], "-", color="grey", lw=1,
                     label=f"line through all {len(runs_m)} runs: {100 * fit[1] * math.log(2):+.2f} points per doubling")

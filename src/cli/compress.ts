@@ -89,11 +89,16 @@ Bench options (--bench): one compression round on random MNIST-shaped data, tfjs
   --model M (lenet-300-100)  --train-steps S (20)  --finetune-steps F (10)  --hessian-batches M (2)
   --batch N (100)  --repeats R (5)  --warmup W (1)  --threads T (2)  --no-pytorch`;
 
+/** A comma-separated list of numbers; an empty or non-numeric entry is NaN, for the caller's check to name its flag. */
+function numberList(raw: string): number[] {
+  return raw.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+}
+
 /** A setting's value from its flag: its default when not given (undefined for optional settings). */
 function settingFlag(values: Record<string, unknown>, f: SettingFlag): number | string | number[] | undefined {
   if (values[f.flag] === undefined && f.def === undefined) return undefined;
   if (f.kind === 'list') {
-    const raw = String(values[f.flag]), list = raw.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+    const raw = String(values[f.flag]), list = numberList(raw);
     if (list.some((n) => !Number.isFinite(n) || n < f.min)) throw new UsageError(`--${f.flag} must be comma-separated numbers >= ${f.min} (got '${raw}')`);
     return list;
   }
@@ -212,7 +217,7 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; val?
 
 async function table(paths: string[], json: boolean, atWeights?: string): Promise<number> {
   if (!paths.length) throw new UsageError('--table: give run folders (or folders of run folders)');
-  const at = atWeights === undefined ? [] : atWeights.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+  const at = atWeights === undefined ? [] : numberList(atWeights);
   if (at.some((w) => !Number.isFinite(w) || w <= 0)) throw new UsageError(`--at-weights must be comma-separated weight counts > 0 (got '${atWeights}')`);
   let rows;
   try { rows = findRuns(paths).map(readRun); } catch (e) { throw new UsageError(`--table: ${(e as Error).message}`); }
@@ -221,7 +226,7 @@ async function table(paths: string[], json: boolean, atWeights?: string): Promis
   if (json) console.log(JSON.stringify({ runs: rows, seedGroups: groups, ...(fits ? { frontier: fits } : {}) }, null, 2));
   else {
     console.log(markdownTables(rows, groups));
-    if (fits) console.log(fits.length ? `\n${frontierTable(fits, at)}` : '\n(--at-weights: no model and dataset has 3 runs at two sizes or more to fit)');
+    if (fits) console.log(fits.length ? `\n${frontierTable(fits)}` : '\n(--at-weights: no model and dataset has 3 runs at two sizes or more to fit)');
   }
   return 0;
 }

@@ -185,8 +185,9 @@ export function frontierFits(rows: RunRow[], at: number[]): Array<FrontierFit & 
   return out;
 }
 
-/** The fits as a markdown table: one row per model and dataset (and per error kind), one column per weight count. */
-export function frontierTable(fits: ReturnType<typeof frontierFits>, at: number[]): string {
+/** The fits as a markdown table: one row per model and dataset (and per error kind), one column per weight count of the fits. */
+export function frontierTable(fits: ReturnType<typeof frontierFits>): string {
+  const at = fits[0]?.at.map((p) => p.weights) ?? [];
   const rows = fits.flatMap((f) => [{ kind: 'test', f }, ...(f.valError ? [{ kind: 'validation', f: f.valError }] : [])]);
   const cell = (p: FrontierPoint) => `${pct(p.error)} ± ${(100 * p.se).toFixed(2)}${p.extrapolated ? ' (outside the runs)' : ''}`;
   return mdTable<{ kind: string; f: FrontierFit }>([
