@@ -553,14 +553,17 @@ test('compress --table --at-weights: the log-size line through the runs, its val
   t.true(f.at[1].extrapolated);
   t.is(fitLogLine([1000, 1000, 1000], [0.01, 0.02, 0.03], [1000]), null); // one size: no line
   t.is(fitLogLine([1000, 2000], [0.01, 0.02], [1000]), null);
-  // one fit per model and dataset; the validation fit only over runs that held one out
-  const row = (flags: string, weights: number, testError: number, valError: number | null): RunRow =>
-    ({ dir: 'x', flags, seed: 0, architecture: '', weights, ratio: 1, testError, valError, seconds: 0, resumedFrom: null, commit: null });
-  const rows = [...ws.map((w, i) => row(`--model lenet-5 --dataset mnist --lambda ${0.03 + i}`, w, ys[i], i < 3 ? null : ys[i] + 0.001)),
-    row('--model lenet-300-100 --dataset mnist', 20000, 0.02, null), row('--model lenet-300-100 --dataset mnist', 30000, 0.018, null)];
+  // one fit per model, dataset and data sizes (the family readRun records); the validation fit only over runs that held one out
+  const row = (family: string, extra: string, weights: number, testError: number, valError: number | null): RunRow =>
+    ({ dir: 'x', flags: `${family} ${extra}`, family, seed: 0, architecture: '', weights, ratio: 1, testError, valError, seconds: 0, resumedFrom: null, commit: null });
+  const spaced = '--model my nets/lenet 5.json --dataset mnist';
+  const rows = [...ws.map((w, i) => row('--model lenet-5 --dataset mnist', `--lambda ${0.03 + i}`, w, ys[i], i < 3 ? null : ys[i] + 0.001)),
+    row('--model lenet-300-100 --dataset mnist', '', 20000, 0.02, null), row('--model lenet-300-100 --dataset mnist', '', 30000, 0.018, null),
+    row('--model lenet-300-100 --dataset mnist --train-size 5000', '', 10000, 0.05, null),
+    ...[1000, 2000, 4000].map((w, i) => row(spaced, `--lambda 0.0${i + 1}`, w, 0.02 - 0.001 * i, null))];
   const fits = frontierFits(rows, [4074, 1500]);
-  t.is(fits.length, 1); // two lenet-300-100 runs are too few for a line
-  t.is(fits[0].family, '--model lenet-5 --dataset mnist');
+  // two (or one) lenet-300-100 runs per data size are too few for a line; a model path with spaces stays one family
+  t.deepEqual(fits.map((f) => [f.family, f.n]), [['--model lenet-5 --dataset mnist', 10], [spaced, 3]]);
   t.deepEqual(fits[0].at, f.at);
   t.is(fits[0].valError!.n, 7);
   t.true(Math.abs(fits[0].valError!.slope - fitLogLine(ws.slice(3), ys.slice(3), [])!.slope) < 1e-12);
@@ -605,6 +608,7 @@ test('compress --val N holds out the last N training images: never trained on, t
   t.is(typeof c.sum.final.valError, 'number');
   const rows = [withVal, branch].map(readRun);
   t.is(rows[0].flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --val 200 --hessian-batches 1 --hessian-batch 100 --train-size 700 --test-size 200');
+  t.is(rows[0].family, '--model lenet-300-100 --dataset mnist --train-size 700 --test-size 200');
   t.regex(rows[1].flags, / --final-weight-decay 0.01 --val 200 /);
   t.is(rows[0].valError, a.sum.final.valError);
   t.regex(markdownTables(rows, []), /\| validation error \| test error \|/);

@@ -10,6 +10,8 @@ export interface RunRow {
   dir: string;
   /** the flags that reproduce the run from scratch, without --seed and --out */
   flags: string;
+  /** the model, dataset and data sizes: the runs that one error-at-size line may pool */
+  family: string;
   seed: number;
   architecture: string;
   weights: number;
@@ -50,13 +52,13 @@ export function readRun(dir: string): RunRow {
   const sum = readJson<CompressSummary>(path.join(dir, 'summary.json'));
   if (!conf.config?.model?.name) throw new Error(`${path.join(dir, 'config.json')}: no config.model.name (not a compression run)`);
   if (!sum.final) throw new Error(`${path.join(dir, 'summary.json')}: no 'final' row`);
-  let flags = flagsOf(conf.config);
   // runs on the first N samples say so (N includes the held-out validation images)
+  let sizes = '';
   const full = FULL_SIZES[conf.config.dataset], used = conf.train !== undefined ? conf.train + (conf.config.val ?? 0) : undefined;
-  if (full && used !== undefined && used < full[0]) flags += ` --train-size ${used}`;
-  if (full && conf.test !== undefined && conf.test < full[1]) flags += ` --test-size ${conf.test}`;
+  if (full && used !== undefined && used < full[0]) sizes += ` --train-size ${used}`;
+  if (full && conf.test !== undefined && conf.test < full[1]) sizes += ` --test-size ${conf.test}`;
   return {
-    dir, flags, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
+    dir, flags: flagsOf(conf.config) + sizes, family: `--model ${conf.config.model.name} --dataset ${conf.config.dataset}${sizes}`, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
     testError: sum.exported?.testErrorReloaded ?? sum.final.testError, valError: typeof sum.final.valError === 'number' ? sum.final.valError : null, seconds: sum.seconds, resumedFrom: conf.resumedFrom ?? null,
     commit: conf.code?.commit ? `${conf.code.commit.slice(0, 7)}${conf.code.dirty ? '+' : ''}` : null,
   };
@@ -167,13 +169,10 @@ export function fitLogLine(ws: number[], ys: number[], at: number[]): Omit<Front
   };
 }
 
-/** One fit of test error (and of validation error, over the runs that have it) per model and dataset among `rows`. */
+/** One fit of test error (and of validation error, over the runs that have it) per model, dataset and data sizes among `rows`. */
 export function frontierFits(rows: RunRow[], at: number[]): Array<FrontierFit & { valError: FrontierFit | null }> {
   const by = new Map<string, RunRow[]>();
-  for (const r of rows) {
-    const family = r.flags.split(' ').slice(0, 4).join(' '); // --model M --dataset D
-    by.set(family, [...(by.get(family) ?? []), r]);
-  }
+  for (const r of rows) by.set(r.family, [...(by.get(r.family) ?? []), r]);
   const out: Array<FrontierFit & { valError: FrontierFit | null }> = [];
   for (const [family, rs] of by) {
     const test = fitLogLine(rs.map((r) => r.weights), rs.map((r) => r.testError), at);
