@@ -553,7 +553,7 @@ test('compress --table --at-weights: the log-size line through the runs, its val
   t.true(f.at[1].extrapolated);
   t.is(fitLogLine([1000, 1000, 1000], [0.01, 0.02, 0.03], [1000]), null); // one size: no line
   t.is(fitLogLine([1000, 2000], [0.01, 0.02], [1000]), null);
-  // one fit per model, dataset and data sizes (the family readRun records); the validation fit only over runs that held one out
+  // one fit per model, dataset, kind of group and data sizes (the family readRun records); the validation fit only over runs that held one out
   const row = (family: string, extra: string, weights: number, testError: number, valError: number | null): RunRow =>
     ({ dir: 'x', flags: `${family} ${extra}`, family, seed: 0, architecture: '', weights, ratio: 1, testError, valError, seconds: 0, resumedFrom: null, commit: null });
   const spaced = '--model my nets/lenet 5.json --dataset mnist';
@@ -608,7 +608,7 @@ test('compress --val N holds out the last N training images: never trained on, t
   t.is(typeof c.sum.final.valError, 'number');
   const rows = [withVal, branch].map(readRun);
   t.is(rows[0].flags, '--model lenet-300-100 --dataset mnist --lambda 0.05 --threshold 0.05 --rounds 1 --epochs 1 --final-epochs 1 --val 200 --hessian-batches 1 --hessian-batch 100 --train-size 700 --test-size 200');
-  t.is(rows[0].family, '--model lenet-300-100 --dataset mnist --train-size 700 --test-size 200');
+  t.is(rows[0].family, '--model lenet-300-100 --dataset mnist --group neuron --train-size 700 --test-size 200');
   t.regex(rows[1].flags, / --final-weight-decay 0.01 --val 200 /);
   t.is(rows[0].valError, a.sum.final.valError);
   t.regex(markdownTables(rows, []), /\| validation error \| test error \|/);

@@ -10,7 +10,7 @@ export interface RunRow {
   dir: string;
   /** the flags that reproduce the run from scratch, without --seed and --out */
   flags: string;
-  /** the model, dataset and data sizes: the runs that one error-at-size line may pool */
+  /** the model, dataset, kind of group and data sizes: the runs that one error-at-size line may pool */
   family: string;
   seed: number;
   architecture: string;
@@ -58,7 +58,7 @@ export function readRun(dir: string): RunRow {
   if (full && used !== undefined && used < full[0]) sizes += ` --train-size ${used}`;
   if (full && conf.test !== undefined && conf.test < full[1]) sizes += ` --test-size ${conf.test}`;
   return {
-    dir, flags: flagsOf(conf.config) + sizes, family: `--model ${conf.config.model.name} --dataset ${conf.config.dataset}${sizes}`, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
+    dir, flags: flagsOf(conf.config) + sizes, family: `--model ${conf.config.model.name} --dataset ${conf.config.dataset} --group ${conf.config.grouping}${sizes}`, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
     testError: sum.exported?.testErrorReloaded ?? sum.final.testError, valError: typeof sum.final.valError === 'number' ? sum.final.valError : null, seconds: sum.seconds, resumedFrom: conf.resumedFrom ?? null,
     commit: conf.code?.commit ? `${conf.code.commit.slice(0, 7)}${conf.code.dirty ? '+' : ''}` : null,
   };
@@ -169,7 +169,7 @@ export function fitLogLine(ws: number[], ys: number[], at: number[]): Omit<Front
   };
 }
 
-/** One fit of test error (and of validation error, over the runs that have it) per model, dataset and data sizes among `rows`. */
+/** One fit of test error (and of validation error, over the runs that have it) per model, dataset, kind of group and data sizes among `rows`. */
 export function frontierFits(rows: RunRow[], at: number[]): Array<FrontierFit & { valError: FrontierFit | null }> {
   const by = new Map<string, RunRow[]>();
   for (const r of rows) by.set(r.family, [...(by.get(r.family) ?? []), r]);
