@@ -226,7 +226,7 @@ async function table(paths: string[], json: boolean, atWeights?: string): Promis
   if (json) console.log(JSON.stringify({ runs: rows, seedGroups: groups, ...(fits ? { frontier: fits } : {}) }, null, 2));
   else {
     console.log(markdownTables(rows, groups));
-    if (fits) console.log(fits.length ? `\n${frontierTable(fits)}` : '\n(--at-weights: no model and dataset has 3 runs at two sizes or more to fit)');
+    if (fits) console.log(fits.length ? `\n${frontierTable(fits)}` : '\n(--at-weights: no model, dataset and kind of group has 3 runs at two sizes or more to fit)');
   }
   return 0;
 }

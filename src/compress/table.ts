@@ -184,7 +184,7 @@ export function frontierFits(rows: RunRow[], at: number[]): Array<FrontierFit & 
   return out;
 }
 
-/** The fits as a markdown table: one row per model and dataset (and per error kind), one column per weight count of the fits. */
+/** The fits as a markdown table: one row per family of runs (and per error kind), one column per weight count of the fits. */
 export function frontierTable(fits: ReturnType<typeof frontierFits>): string {
   const at = fits[0]?.at.map((p) => p.weights) ?? [];
   const rows = fits.flatMap((f) => [{ kind: 'test', f }, ...(f.valError ? [{ kind: 'validation', f: f.valError }] : [])]);
