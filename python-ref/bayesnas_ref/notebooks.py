@@ -17,7 +17,9 @@ Plotting functions (each writes one PNG and returns its path; no network, no dis
   plot_hessian_parity(table, out)     TypeScript recursion vs python-ref recursion and vs PyTorch exact
                                       (or python-ref recursion vs exact, for a hessian.py table)
   plot_compress_path(runs, out)       compression: test error against weights kept, round by round,
-                                      one panel per model, with the published anchors
+                                      one panel per model and dataset, with the published anchors
+  plot_compress_seeds(runs, out)      compression seed studies: means ± sd and the error-at-size line
+                                      of each family of runs (family_fits)
 
 Notebooks read the folder from the environment (BAYESNAS_RUN, BAYESNAS_FIGURES) or from the cell
 that ``execute_notebook`` injects after the cell tagged "parameters".
@@ -196,9 +198,28 @@ def read_compress_run(run: str | os.PathLike) -> dict:
     settings = {k: v for k, v in c.items() if k != "seed"}
     if "train" in conf:
         settings["train"] = conf["train"]
-    return {"name": d.name, "model": (c.get("model") or {}).get("name", "?"), "grouping": c.get("grouping"),
+    model, dataset = (c.get("model") or {}).get("name", "?"), c.get("dataset", "?")
+    return {"name": d.name, "model": model, "dataset": dataset, "grouping": c.get("grouping"),
+            "family": compress_family(model, dataset, c.get("grouping"), conf.get("train"), c.get("val"), conf.get("test")),
             "lambda": c.get("lambda"), "seed": c.get("seed"), "rounds": rows, "final_error": final,
             "val_errors": val if any(not math.isnan(v) for v in val) else None, "settings": settings}
+
+
+# Training and test images of the full datasets: a run on fewer is a different experiment.
+FULL_SIZES = {"mnist": (60000, 10000), "fashion-mnist": (60000, 10000), "cifar10": (50000, 10000)}
+
+
+def compress_family(model, dataset, grouping, train=None, val=None, test=None) -> str:
+    """The runs one error-at-size line pools, named as `bayesnas compress --table --at-weights` names
+    them: model, dataset and kind of group, plus --train-size/--test-size when a run used a subset
+    (train = the training images used, val = the held-out ones taken from the same first images)."""
+    fam = f"--model {model} --dataset {dataset} --group {grouping}"
+    full = FULL_SIZES.get(dataset)
+    if full and train is not None and train + (val or 0) < full[0]:
+        fam += f" --train-size {train + (val or 0)}"
+    if full and test is not None and test < full[1]:
+        fam += f" --test-size {test}"
+    return fam
 
 
 def seed_groups(runs: list[dict]) -> list[dict]:
@@ -218,12 +239,12 @@ def seed_groups(runs: list[dict]) -> list[dict]:
 
     out = []
     for g in groups:
-        model = g[0]["model"]
-        others = [h[0]["settings"] for h in groups if h[0]["model"] == model]
-        keys = sorted({k for o in others for k in o} - {"model"})
+        model, panel = g[0]["model"], _panel(g[0])
+        others = [h[0]["settings"] for h in groups if _panel(h[0]) == panel]
+        keys = sorted({k for o in others for k in o} - {"model", "dataset"})
         differ = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in others}) > 1]
         st = g[0]["settings"]
-        out.append({"model": model, "label": ", ".join(f"{k} {st.get(k, '–')}" for k in differ), "runs": g,
+        out.append({"model": model, "dataset": g[0]["dataset"], "label": ", ".join(f"{k} {st.get(k, '–')}" for k in differ), "runs": g,
                     "weights": ms([r["rounds"][-1]["weights"] for r in g]), "error": ms([final_error(r) for r in g])})
     return out
 
@@ -539,11 +560,18 @@ def plot_hessian_parity(table: dict, out):
     return p
 
 
-def _weights_axis(ax, model: str):
+def _panel(r: dict) -> tuple[str, str]:
+    """The panel a compression run (or seed group) is drawn in: its model and dataset."""
+    return r["model"], r.get("dataset", "?")
+
+
+def _weights_axis(ax, panel: tuple[str, str]):
     """A compression panel's common parts: weights kept on a log axis with plain tick labels, the
-    published anchors of COMPRESS_ANCHORS for `model` as black stars, a grid."""
+    published anchors of COMPRESS_ANCHORS for the panel's model as black stars (MNIST panels only:
+    the anchors are MNIST results), a grid."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-    for i, (name, w, e) in enumerate(COMPRESS_ANCHORS.get(model, [])):
+    model, dataset = panel
+    for i, (name, w, e) in enumerate(COMPRESS_ANCHORS.get(model, []) if dataset == "mnist" else []):
         ax.scatter([w], [100 * e], marker="*", s=140, c="black", zorder=5)
         # labels alternate above and below their star: anchors at one error lie side by side
         ax.annotate(name, (w, 100 * e), textcoords="offset points", xytext=(6, 4 if i % 2 == 0 else -11), fontsize=7)
@@ -558,15 +586,15 @@ def _weights_axis(ax, model: str):
 def plot_compress_path(runs: list[dict], out):
     """Compression runs (read_compress_run): test error (%) against weights kept (log axis), one
     point per round joined in order, the last row (final epochs) ringed, the validation error (runs
-    with --val) as a dotted line of the same colour; one panel per model, with the published anchors
-    of COMPRESS_ANCHORS as black stars."""
+    with --val) as a dotted line of the same colour; one panel per model and dataset, with the
+    published anchors of COMPRESS_ANCHORS as black stars."""
     plt = _plt()
     if not runs:
         raise ValueError("no compression runs to plot")
-    models = sorted({r["model"] for r in runs})
-    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6), squeeze=False)
-    for ax, model in zip(axes.ravel(), models):
-        mine = [r for r in runs if r["model"] == model]
+    panels = sorted({_panel(r) for r in runs})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
+    for ax, panel in zip(axes.ravel(), panels):
+        mine = [r for r in runs if _panel(r) == panel]
         for r in mine:
             w = [row["weights"] for row in r["rounds"]]
             e = [100 * row["testError"] for row in r["rounds"]]
@@ -575,9 +603,9 @@ def plot_compress_path(runs: list[dict], out):
             ax.scatter(w[-1:], e[-1:], s=60, facecolors="none", edgecolors=line.get_color())
             if r.get("val_errors"):
                 ax.plot(w, [100 * v for v in r["val_errors"]], "x:", lw=0.8, ms=4, color=line.get_color())
-        _weights_axis(ax, model)
+        _weights_axis(ax, panel)
         ax.set(ylabel="test error (%); validation dotted",
-               title=f"{model}: {len(mine)} run(s), rounds in order, final ringed")
+               title=f"{panel[0]} on {panel[1]}: {len(mine)} run(s), rounds in order, final ringed")
         if len(mine) <= 12:
             ax.legend(fontsize=6)
     p = _save(fig, out)
@@ -585,39 +613,54 @@ def plot_compress_path(runs: list[dict], out):
     return p
 
 
+def family_fits(runs: list[dict]) -> dict:
+    """The error-at-size lines of `bayesnas compress --table --at-weights`: runs (read_compress_run)
+    pooled by family (model, dataset, kind of group, data subset), whatever their λ, rounds or seed;
+    {family: (runs, frontier_fit of their final weights and final test errors or None)}."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        by.setdefault(r["family"], []).append(r)
+    return {f: (rs, frontier_fit([r["rounds"][-1]["weights"] for r in rs], [final_error(r) for r in rs]))
+            for f, rs in by.items()}
+
+
 def plot_compress_seeds(runs: list[dict], out):
     """Seed studies of compression runs (seed_groups): each run's final test error against its weights
     kept (log axis) as a small dot, each group's mean with ± one sd in both directions as a cross in
-    the same colour, one panel per model, the published anchors of COMPRESS_ANCHORS as black stars."""
+    the same colour, one panel per model and dataset, the line ± its standard error through the seed
+    groups' runs of each family (family_fits: one line per kind of group and data subset), the
+    published anchors of COMPRESS_ANCHORS as black stars."""
+    import numpy as np
     plt = _plt()
     groups = seed_groups(runs)
     if not groups:
         raise ValueError("no settings were run with two or more seeds")
-    models = sorted({g["model"] for g in groups})
-    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 4.6), squeeze=False)
-    for ax, model in zip(axes.ravel(), models):
-        mine = [g for g in groups if g["model"] == model]
+    panels = sorted({_panel(g) for g in groups})
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.6), squeeze=False)
+    for ax, panel in zip(axes.ravel(), panels):
+        mine = [g for g in groups if _panel(g) == panel]
         for g in mine:
             w = [r["rounds"][-1]["weights"] for r in g["runs"]]
             e = [100 * final_error(r) for r in g["runs"]]
             (wm, ws), (em, es) = g["weights"], g["error"]
-            label = f"{g['label'] or model}: {len(g['runs'])} seeds, {wm:,.0f} weights, {100 * em:.2f}% ± {100 * es:.2f}"
+            label = f"{g['label'] or panel[0]}: {len(g['runs'])} seeds, {wm:,.0f} weights, {100 * em:.2f}% ± {100 * es:.2f}"
             bar = ax.errorbar([wm], [100 * em], xerr=[ws], yerr=[100 * es], fmt="o", ms=6, capsize=3, label=label)
             ax.scatter(w, e, s=12, alpha=0.6, color=bar[0].get_color())
-        # the line through all of the model's runs, ± one standard error of the line
-        runs_m = [r for g in mine for r in g["runs"]]
-        sizes = [r["rounds"][-1]["weights"] for r in runs_m]
-        fit = frontier_fit(sizes, [final_error(r) for r in runs_m])
-        if fit:
-            import numpy as np
+        fits = family_fits([r for g in mine for r in g["runs"]])
+        for k, (family, (rs, fit)) in enumerate(sorted(fits.items())):
+            if not fit:
+                continue
+            sizes = [r["rounds"][-1]["weights"] for r in rs]
             ws_ = np.geomspace(min(sizes), max(sizes), 50)
             pts = [fit[3](w) for w in ws_]
-            ax.plot(ws_, [100 * e for e, _ in pts], "-", color="grey", lw=1,
-                    label=f"line through all {len(runs_m)} runs: {100 * fit[1] * math.log(2):+.2f} points per doubling")
+            # what tells the panel's lines apart: the family past the panel's model and dataset
+            rest = family.replace(f"--model {panel[0]} --dataset {panel[1]} ", "")
+            ax.plot(ws_, [100 * e for e, _ in pts], ("-", "--", ":", "-.")[k % 4], color="grey", lw=1,
+                    label=f"line through the {len(rs)} runs of {rest}: {100 * fit[1] * math.log(2):+.2f} points per doubling")
             ax.fill_between(ws_, [100 * (e - se) for e, se in pts], [100 * (e + se) for e, se in pts], color="grey", alpha=0.2)
-        _weights_axis(ax, model)
+        _weights_axis(ax, panel)
         ax.set(ylabel="final test error (%)",
-               title=f"{model}: seed means ± sd, runs as dots, line ± se")
+               title=f"{panel[0]} on {panel[1]}: seed means ± sd, runs as dots, lines ± se")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     p = _save(fig, out)
     plt.close(fig)

@@ -167,11 +167,13 @@ def _metrics(d, cols):
         wr.write_table(t)
 
 
-def _compress_run(d, model, weights, errors, command=True, seed=0, lam=0.01):
+def _compress_run(d, model, weights, errors, command=True, seed=0, lam=0.01, dataset="mnist", group="neuron", train=None):
     d.mkdir(parents=True)
-    conf = {"config": {"model": {"name": model}, "grouping": "neuron", "lambda": lam, "seed": seed}}
+    conf = {"config": {"model": {"name": model}, "dataset": dataset, "grouping": group, "lambda": lam, "seed": seed}}
     if command:
         conf["command"] = "compress"
+    if train is not None:
+        conf["train"], conf["test"] = train, 10000
     (d / "config.json").write_text(json.dumps(conf))
     _metrics(d, {"round": [i + 1 for i in range(len(weights))], "architecture": [f"a-{i}" for i in range(len(weights))],
                  "weights": weights, "testError": errors})
@@ -227,6 +229,36 @@ def test_compress_seed_groups_and_their_plot(tmp_path):
     assert _is_png(nb.plot_compress_seeds(runs, tmp_path / "fig" / "compress-seeds.png"))
     with pytest.raises(ValueError, match="two or more seeds"):
         nb.plot_compress_seeds(runs[-1:], tmp_path / "fig" / "none.png")
+
+
+def test_compress_families_split_by_dataset_group_and_subset(tmp_path):
+    # the seeds of three settings of one model: channel groups on MNIST (two λ), weight groups on
+    # MNIST, channel groups on a 10,000-image subset, and channel groups on Fashion-MNIST
+    specs = [("c3", 0.03, "mnist", "channel", 60000), ("c4", 0.04, "mnist", "channel", 60000),
+             ("w", 0.01, "mnist", "weight", 60000), ("sub", 0.03, "mnist", "channel", 10000),
+             ("f", 0.03, "fashion-mnist", "channel", 60000)]
+    runs = []
+    for name, lam, ds, grp, train in specs:
+        for sd, (w, e) in enumerate([(3000, 0.010), (4000, 0.009), (5000, 0.008)]):
+            runs.append(nb.read_compress_run(_compress_run(tmp_path / f"{name}{sd}", "lenet-5", [20000, w * (2 if lam == 0.04 else 1)],
+                                                           [0.02, e], seed=sd, lam=lam, dataset=ds, group=grp, train=train)))
+    assert runs[0]["family"] == "--model lenet-5 --dataset mnist --group channel"
+    assert runs[9]["family"] == "--model lenet-5 --dataset mnist --group channel --train-size 10000"
+    fits = nb.family_fits(runs)
+    assert sorted(fits) == ["--model lenet-5 --dataset fashion-mnist --group channel",
+                            "--model lenet-5 --dataset mnist --group channel",
+                            "--model lenet-5 --dataset mnist --group channel --train-size 10000",
+                            "--model lenet-5 --dataset mnist --group weight"]
+    pooled, fit = fits["--model lenet-5 --dataset mnist --group channel"]
+    assert [r["name"] for r in pooled] == ["c30", "c31", "c32", "c40", "c41", "c42"]   # both λ on one line
+    a, b, _, _ = fit
+    assert b == pytest.approx(np.polyfit(np.log([r["rounds"][-1]["weights"] for r in pooled]),
+                                         [r["final_error"] for r in pooled], 1)[0])
+    # the labels name what differs between the seed groups of one panel (model and dataset)
+    labels = {(g["dataset"], g["label"]) for g in nb.seed_groups(runs)}
+    assert ("fashion-mnist", "") in labels and ("mnist", "grouping weight, lambda 0.01, train 60000") in labels
+    assert _is_png(nb.plot_compress_seeds(runs, tmp_path / "fig" / "compress-seeds.png"))
+    assert _is_png(nb.plot_compress_path(runs, tmp_path / "fig" / "compress-path.png"))
 
 
 def test_frontier_fit_against_polyfit_and_the_textbook_standard_error():
