@@ -409,6 +409,14 @@ test('bayesnas compress on a slice of MNIST writes the run folder: γ per group 
   const s = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
   t.is(s.rounds.length, 3);                             // 2 rounds + the final epochs
   t.true(s.final.weights < 266200);
+  // the live weights per layer: one count per weight layer, within its size, summing to the total; the same text in metrics.arrow
+  for (const m of s.rounds) {
+    const parts = m.layerWeights.split('+').map(Number);
+    t.is(parts.length, 3);
+    t.is(parts.reduce((a: number, b: number) => a + b, 0), m.weights);
+    [784 * 300, 300 * 100, 100 * 10].forEach((total, i) => t.true(parts[i] >= 0 && parts[i] <= total, m.layerWeights));
+  }
+  t.deepEqual(tableFromIPC(fs.readFileSync(path.join(out, 'metrics.arrow'))).getChild('layerWeights')!.toArray(), s.rounds.map((m: { layerWeights: string }) => m.layerWeights));
   const { config } = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   t.like(config, { weightDecay: 1e-4, finalEpochs: 1, finalLr: 0.02, finalSchedule: 'cosine' });
   t.is(s.exported.testErrorReloaded, s.final.testError);
@@ -520,6 +528,7 @@ test('compress --table: the flags it prints reproduce a run; runs that differ in
   t.is(await run([...flags.split(' '), '--seed', '1', '--out', path.join(root, 'again'), '--json']), 0);
   const both = [path.join(root, 'runs', 's1'), path.join(root, 'again')].map(readRun);
   t.regex(markdownTables(both, groupBySeed(both)), /\| again \| `--model lenet-300-100 .*` \| 1 \|/);
+  t.true(markdownTables(both, []).includes(`| ${both[1].weights.toLocaleString('en-US')} | ${s1.final.layerWeights} |`));
   t.is(await run(['--table', path.join(root, 'runs'), '--json']), 0);
   await t.throwsAsync(run(['--table', path.join(root, 'runs', 's0', 'gamma')]), { message: /--table: .*gamma: neither a finished compression run \(summary.json\) nor a folder of runs/ });
   const again = JSON.parse(fs.readFileSync(path.join(root, 'again', 'summary.json'), 'utf8'));
@@ -555,7 +564,7 @@ test('compress --table --at-weights: the log-size line through the runs, its val
   t.is(fitLogLine([1000, 2000], [0.01, 0.02], [1000]), null);
   // one fit per model, dataset, kind of group and data sizes (the family readRun records); the validation fit only over runs that held one out
   const row = (family: string, extra: string, weights: number, testError: number, valError: number | null): RunRow =>
-    ({ dir: 'x', flags: `${family} ${extra}`, family, seed: 0, architecture: '', weights, ratio: 1, testError, valError, seconds: 0, resumedFrom: null, commit: null });
+    ({ dir: 'x', flags: `${family} ${extra}`, family, seed: 0, architecture: '', weights, layerWeights: null, ratio: 1, testError, valError, seconds: 0, resumedFrom: null, commit: null });
   const spaced = '--model my nets/lenet 5.json --dataset mnist';
   const rows = [...ws.map((w, i) => row('--model lenet-5 --dataset mnist', `--lambda ${0.03 + i}`, w, ys[i], i < 3 ? null : ys[i] + 0.001)),
     row('--model lenet-300-100 --dataset mnist', '', 20000, 0.02, null), row('--model lenet-300-100 --dataset mnist', '', 30000, 0.018, null),

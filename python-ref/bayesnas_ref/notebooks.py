@@ -179,7 +179,7 @@ def read_table(path: str | os.PathLike) -> tuple[dict[str, list], dict[str, str]
 
 def read_compress_run(run: str | os.PathLike) -> dict:
     """A compression run: {"name", "model", "grouping", "lambda", "seed", "rounds": [metrics.arrow rows
-    as dicts of floats, architecture as text], "final_error": the reloaded model's test error when
+    as dicts of floats, architecture and layerWeights as text], "final_error": the reloaded model's test error when
     summary.json has it, "val_errors": the validation error per row (NaN where a row has none) for a
     run with a held-out validation split (--val), else None}."""
     d = Path(run)
@@ -187,7 +187,8 @@ def read_compress_run(run: str | os.PathLike) -> dict:
     c = conf.get("config", {})
     cols, _ = read_table(d / "metrics.arrow")
     n = len(next(iter(cols.values()), []))
-    rows = [{k: (v[i] if k == "architecture" else float(v[i])) for k, v in cols.items()} for i in range(n)]
+    text = ("architecture", "layerWeights")   # "20-50-800-500", "87+619+1726+185"
+    rows = [{k: (v[i] if k in text else float(v[i])) for k, v in cols.items()} for i in range(n)]
     if not rows:
         raise ValueError(f"{d / 'metrics.arrow'}: no rounds")
     final = None

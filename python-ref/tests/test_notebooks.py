@@ -162,7 +162,7 @@ def test_a_darts_or_snas_round_table_reads_as_a_switch_table(tmp_path):
 def _metrics(d, cols):
     """metrics.arrow as `bayesnas compress` writes it: architecture as text, every other column float64."""
     import pyarrow as pa
-    t = pa.table({k: pa.array(v, type=pa.string() if k == "architecture" else pa.float64()) for k, v in cols.items()})
+    t = pa.table({k: pa.array(v, type=pa.string() if k in ("architecture", "layerWeights") else pa.float64()) for k, v in cols.items()})
     with pa.OSFile(str(d / "metrics.arrow"), "wb") as sink, pa.ipc.new_file(sink, t.schema) as wr:
         wr.write_table(t)
 
@@ -195,8 +195,9 @@ def test_compress_runs_are_found_read_and_plotted(tmp_path):
     # a run with a validation split (--val): its error per row, NaN in rows without one
     v = _compress_run(tmp_path / "val", "lenet-5", [20000, 5000], [0.015, 0.011])
     _metrics(v, {"round": [1, 2], "architecture": ["a", "b"], "weights": [20000, 5000], "testError": [0.015, 0.011],
-                 "valError": [0.014, math.nan]})
+                 "valError": [0.014, math.nan], "layerWeights": ["15000+5000", "4000+1000"]})
     rv = nb.read_compress_run(v)
+    assert [row["layerWeights"] for row in rv["rounds"]] == ["15000+5000", "4000+1000"]
     assert rv["val_errors"][0] == pytest.approx(0.014) and math.isnan(rv["val_errors"][1])
     p = nb.plot_compress_path([r, nb.read_compress_run(b), rv], tmp_path / "fig" / "compress-path.png")
     assert _is_png(p)

@@ -201,14 +201,14 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; val?
       bar?.stop(); bar = null;
       elapsed += m.secondsRound; done++;
       const left = m.round < cfg.rounds ? (elapsed / done) * (cfg.rounds - m.round) + (cfg.finalEpochs * elapsed) / (done * (cfg.epochs + cfg.finetuneEpochs) || 1) : 0;
-      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights (${m.ratio.toFixed(1)}x fewer), test error ${(100 * m.testError).toFixed(2)}%${m.valError !== undefined ? `, validation error ${(100 * m.valError).toFixed(2)}%` : ''}, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
+      if (!quiet) console.error(`round ${m.round}: ${m.architecture}, ${m.weights} weights${m.layerWeights ? ` (${m.layerWeights})` : ''}, ${m.ratio.toFixed(1)}x fewer, test error ${(100 * m.testError).toFixed(2)}%${m.valError !== undefined ? `, validation error ${(100 * m.valError).toFixed(2)}%` : ''}, ${m.groupsPruned} groups pruned, ${m.secondsRound.toFixed(0)} s${left ? `; ETA of the remaining rounds about ${(left / 60).toFixed(1)} min` : ''}`);
     },
   }, { resumeFrom, fromRound });
   if (quiet) console.log(JSON.stringify(result, null, 2));
   else {
     const f = result.final, x = result.exported!;
     console.log(`${model.name} on ${cfg.dataset}: ${result.initial.architecture} -> ${f.architecture}`);
-    console.log(`weights kept ${f.weights} of ${result.initial.weights} (${f.ratio.toFixed(1)}x fewer), test error ${(100 * f.testError).toFixed(2)}%${f.valError !== undefined ? `, validation error ${(100 * f.valError).toFixed(2)}%` : ''}`);
+    console.log(`weights kept ${f.weights} of ${result.initial.weights}${f.layerWeights ? ` (${f.layerWeights} per layer)` : ''}, ${f.ratio.toFixed(1)}x fewer, test error ${(100 * f.testError).toFixed(2)}%${f.valError !== undefined ? `, validation error ${(100 * f.valError).toFixed(2)}%` : ''}`);
     console.log(`exported smaller model: ${x.params} parameters (${x.layers.join(', ')}) -> ${x.dir}; reloaded test error ${(100 * x.testErrorReloaded).toFixed(2)}%, max |logit diff| ${x.maxLogitDiff.toExponential(1)}`);
     console.log(`run folder ${runDir} (${result.seconds.toFixed(0)} s)`);
   }

@@ -68,6 +68,8 @@ export interface RoundMetrics {
   round: number;
   architecture: string;
   weights: number;
+  /** live weights of each weight layer (dense or conv) in order, e.g. "87+619+1726+185"; they sum to `weights` */
+  layerWeights?: string;
   biases: number;
   ratio: number;
   testError: number;
@@ -206,11 +208,17 @@ export function writeGammaTable(file: string, round: number, rows: GroupRow[], p
   }, { kind: 'compress-gamma', round: String(round) });
 }
 
+/** The live weights per weight layer as one text field, "87+619+1726+185". */
+function layerWeights(c: { perLayer: Array<{ weights: number }> }): string {
+  return c.perLayer.map((l) => l.weights).join('+');
+}
+
 function writeMetrics(dir: string, rows: RoundMetrics[]): void {
   // every key of any row (a branch of a run without a validation split adds valError later); missing = NaN
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))] as Array<keyof RoundMetrics>;
-  const at = (r: RoundMetrics, k: keyof RoundMetrics) => r[k] ?? NaN;
-  writeArrow(path.join(dir, 'metrics.arrow'), Object.fromEntries(keys.map((k) => [k, k === 'architecture' ? rows.map((r) => r[k]) : Float64Array.from(rows, (r) => at(r, k) as number)])));
+  const text = (k: keyof RoundMetrics) => k === 'architecture' || k === 'layerWeights';
+  const at = (r: RoundMetrics, k: keyof RoundMetrics) => r[k] ?? (text(k) ? '' : NaN);
+  writeArrow(path.join(dir, 'metrics.arrow'), Object.fromEntries(keys.map((k) => [k, text(k) ? rows.map((r) => String(at(r, k))) : Float64Array.from(rows, (r) => at(r, k) as number)])));
   fs.writeFileSync(path.join(dir, 'metrics.csv'), [keys.join(','), ...rows.map((r) => keys.map((k) => at(r, k)).join(','))].join('\n') + '\n');
 }
 
@@ -293,7 +301,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     for (let e = 0; e < cfg.finetuneEpochs; e++) trainLoss = epoch(r, 'finetune', 0);
     const c = net.counts();
     const m: RoundMetrics = {
-      round: r, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
+      round: r, architecture: net.architecture(), weights: c.weights, layerWeights: layerWeights(c), biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
       testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned, trainLoss, secondsTrain, secondsHessian,
       secondsRound: (performance.now() - tr) / 1000,
     };
@@ -313,7 +321,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0, (i) => finalLrAt(cfg.finalSchedule ?? 'constant', lr, e * steps + i, total));
     const c = net.counts();
     const m: RoundMetrics = {
-      round: cfg.rounds + 1, architecture: net.architecture(), weights: c.weights, biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
+      round: cfg.rounds + 1, architecture: net.architecture(), weights: c.weights, layerWeights: layerWeights(c), biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
       testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
       secondsHessian: 0, secondsRound: (performance.now() - tr) / 1000,
     };

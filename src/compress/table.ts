@@ -15,6 +15,8 @@ export interface RunRow {
   seed: number;
   architecture: string;
   weights: number;
+  /** live weights per weight layer ("87+619+1726+185"), null for runs recorded before it was kept */
+  layerWeights: string | null;
   ratio: number;
   /** test error of the exported model after reloading (the masked network's when nothing was exported) */
   testError: number;
@@ -58,7 +60,7 @@ export function readRun(dir: string): RunRow {
   if (full && used !== undefined && used < full[0]) sizes += ` --train-size ${used}`;
   if (full && conf.test !== undefined && conf.test < full[1]) sizes += ` --test-size ${conf.test}`;
   return {
-    dir, flags: flagsOf(conf.config) + sizes, family: `--model ${conf.config.model.name} --dataset ${conf.config.dataset} --group ${conf.config.grouping}${sizes}`, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, ratio: sum.final.ratio,
+    dir, flags: flagsOf(conf.config) + sizes, family: `--model ${conf.config.model.name} --dataset ${conf.config.dataset} --group ${conf.config.grouping}${sizes}`, seed: conf.config.seed, architecture: sum.final.architecture, weights: sum.final.weights, layerWeights: sum.final.layerWeights ?? null, ratio: sum.final.ratio,
     testError: sum.exported?.testErrorReloaded ?? sum.final.testError, valError: typeof sum.final.valError === 'number' ? sum.final.valError : null, seconds: sum.seconds, resumedFrom: conf.resumedFrom ?? null,
     commit: conf.code?.commit ? `${conf.code.commit.slice(0, 7)}${conf.code.dirty ? '+' : ''}` : null,
   };
@@ -117,6 +119,7 @@ export function markdownTables(rows: RunRow[], groups: SeedGroup[]): string {
     { head: 'seed', cell: (r) => String(r.seed) },
     { head: 'architecture', cell: (r) => r.architecture },
     { head: 'weights', cell: (r) => count(r.weights) },
+    { head: 'per layer', cell: (r) => r.layerWeights ?? '–', when: rows.some((r) => r.layerWeights !== null) },
     { head: 'ratio', cell: (r) => `${r.ratio.toFixed(1)}x` },
     { head: 'validation error', cell: (r) => (r.valError !== null ? pct(r.valError) : '–'), when: rows.some((r) => r.valError !== null) },
     { head: 'test error', cell: (r) => pct(r.testError) },
