@@ -214,7 +214,8 @@ function layerWeights(c: { perLayer: Array<{ weights: number }> }): string {
 }
 
 function writeMetrics(dir: string, rows: RoundMetrics[]): void {
-  // every key of any row (a branch of a run without a validation split adds valError later); missing = NaN
+  // every key of any row (a branch of a run without a validation split adds valError later; a run resumed
+  // from a checkpoint written before layerWeights was kept adds that); missing = NaN, or '' in a text column
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r)))] as Array<keyof RoundMetrics>;
   const text = (k: keyof RoundMetrics) => k === 'architecture' || k === 'layerWeights';
   const at = (r: RoundMetrics, k: keyof RoundMetrics) => r[k] ?? (text(k) ? '' : NaN);
