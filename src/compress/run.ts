@@ -208,9 +208,14 @@ export function writeGammaTable(file: string, round: number, rows: GroupRow[], p
   }, { kind: 'compress-gamma', round: String(round) });
 }
 
-/** The live weights per weight layer as one text field, "87+619+1726+185". */
-function layerWeights(c: { perLayer: Array<{ weights: number }> }): string {
-  return c.perLayer.map((l) => l.weights).join('+');
+/** A metrics row's size fields: the pruned architecture, live weights in all and per weight layer
+ * (one text field, "87+619+1726+185"), live biases and the compression ratio. */
+function sizeOf(net: CompressNet): Pick<RoundMetrics, 'architecture' | 'weights' | 'layerWeights' | 'biases' | 'ratio'> {
+  const c = net.counts();
+  return {
+    architecture: net.architecture(), weights: c.weights, layerWeights: c.perLayer.map((l) => l.weights).join('+'), biases: c.biases,
+    ratio: c.totalWeights / Math.max(1, c.weights),
+  };
 }
 
 function writeMetrics(dir: string, rows: RoundMetrics[]): void {
@@ -300,9 +305,8 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     const prunedNow = new Set([...aliveBefore].filter((k) => { const [li, g] = k.split('/').map(Number); return !net.groupAlive(net.layers[li], g, masks[li]); }));
     const secondsHessian = (performance.now() - th) / 1000;
     for (let e = 0; e < cfg.finetuneEpochs; e++) trainLoss = epoch(r, 'finetune', 0);
-    const c = net.counts();
     const m: RoundMetrics = {
-      round: r, architecture: net.architecture(), weights: c.weights, layerWeights: layerWeights(c), biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
+      round: r, ...sizeOf(net),
       testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned, trainLoss, secondsTrain, secondsHessian,
       secondsRound: (performance.now() - tr) / 1000,
     };
@@ -320,9 +324,8 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     trainer.setWeightDecay(cfg.finalWeightDecay ?? cfg.weightDecay ?? 0);
     let trainLoss = NaN;
     for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0, (i) => finalLrAt(cfg.finalSchedule ?? 'constant', lr, e * steps + i, total));
-    const c = net.counts();
     const m: RoundMetrics = {
-      round: cfg.rounds + 1, architecture: net.architecture(), weights: c.weights, layerWeights: layerWeights(c), biases: c.biases, ratio: c.totalWeights / Math.max(1, c.weights),
+      round: cfg.rounds + 1, ...sizeOf(net),
       testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
       secondsHessian: 0, secondsRound: (performance.now() - tr) / 1000,
     };
