@@ -488,6 +488,33 @@ test('a compression run interrupted after round 1 resumes from its checkpoint to
   fs.rmSync(root, { recursive: true, force: true });
 });
 
+test('--lambda-rounds: round r trains and updates γ/ω with λ·A_r, the last multiplier kept; 0 is a round without the penalty', async (t) => {
+  const { LENET_300_100 } = await import('../src/compress/spec.js');
+  const { lambdaOfRound } = await import('../src/compress/run.js');
+  t.deepEqual([1, 2, 3, 4].map((r) => lambdaOfRound({ lambda: 0.1, lambdaRounds: [0, 0.5, 1] }, r)), [0, 0.05, 0.1, 0.1]);
+  t.deepEqual([1, 5].map((r) => lambdaOfRound({ lambda: 0.1 }, r)), [0.1, 0.1]);
+  const data = await mnistSlice(500);
+  const cfg = { ...DEFAULT_COMPRESS, model: LENET_300_100, dataset: 'mnist', grouping: 'weight' as const, lambda: 0.05, rounds: 2, epochs: 1, finetuneEpochs: 1, hessianBatches: 1, hessianBatch: 100, threshold: 0.05 };
+  const plain = await compress(cfg, data, null);
+  // a constant multiplier is the same as scaling λ: training, updates and pruning round for round
+  const halved = await compress({ ...cfg, lambda: 0.1, lambdaRounds: [0.5] }, data, null);
+  t.deepEqual(withoutTimes(halved.rounds as never), withoutTimes(plain.rounds as never));
+  // 0 then 1: round 1 is a λ = 0 run's round 1 (no γ pruning), round 2 prunes with the full λ
+  const ramp = await compress({ ...cfg, lambdaRounds: [0, 1] }, data, null);
+  const free = await compress({ ...cfg, lambda: 0, rounds: 1 }, data, null);
+  t.deepEqual(withoutTimes([ramp.rounds[0]] as never), withoutTimes([free.rounds[0]] as never));
+  t.true(ramp.rounds[0].weights > 1.3 * plain.rounds[0].weights, `${ramp.rounds[0].weights} vs ${plain.rounds[0].weights}`);
+  t.true(ramp.rounds[1].weights < 0.7 * ramp.rounds[0].weights, `${ramp.rounds[1].weights} of ${ramp.rounds[0].weights}`);
+  // the flag, its check, and the command --table prints back
+  const { run } = await import('../src/cli/compress.js');
+  await t.throwsAsync(run(['--model', 'lenet-300-100', '--lambda-rounds', '1,-0.5']), { message: /--lambda-rounds must be comma-separated numbers >= 0 \(got '1,-0.5'\)/ });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'compress-lambda-rounds-'));
+  const dir = path.join(root, 'r');
+  await compress({ ...cfg, rounds: 1, lambdaRounds: [0.25, 1] }, data, dir);
+  t.regex(readRun(dir).flags, / --group weight --lambda 0.05 --lambda-rounds 0.25,1 --threshold 0.05 /);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
 test('an Adam compression run resumes from its checkpoint to the same result: the step count and both moments are in it', async (t) => {
   const { LENET_300_100 } = await import('../src/compress/spec.js');
   const { readTensorFile } = await import('../src/bridge/arrow.js');

@@ -42,6 +42,10 @@ LayersModel (run/model/), reloaded, and its test error recomputed.
                       penalised, proximally shrunk and γ/ω-updated with λ·A_l (e.g. 2,1,1 prunes
                       the input pixels of lenet-300-100 harder; 0 leaves a layer unpenalised and
                       its groups unpruned, except those that never fired)   [1 everywhere]
+  --lambda-rounds A,B,…  one multiplier of λ per round, the last one kept for later rounds: round r
+                      trains and updates γ/ω with λ·A_r (e.g. 0.25,0.5,1 raises the penalty over
+                      three rounds, so that the first prune is made by a better-trained network;
+                      0 trains a round without the penalty and updates no γ)   [1 every round]
   --rounds K          rounds of train → Hessian → update → prune → fine-tune   [${D.rounds}]
   --epochs E          penalised epochs per round   [${D.epochs}]
   --finetune-epochs F unpenalised epochs after each prune   [${D.finetuneEpochs}]
@@ -191,7 +195,7 @@ async function execute(cfg: CompressConfig, d: { train: Split; test: Split; val?
   fromRound?: number): Promise<number> {
   const engine = engineInfo();   // initialised by the caller before it loaded the data
   const { model } = cfg, { train, test } = d;
-  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train${d.val ? ` / ${d.val.n} validation` : ''} / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}${cfg.lambdaScale ? ` × ${cfg.lambdaScale.join(',')} per layer` : ''}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
+  if (!quiet) console.error(`compress ${model.name} on ${cfg.dataset} (${train.n} train${d.val ? ` / ${d.val.n} validation` : ''} / ${test.n} test), group ${cfg.grouping}, λ ${cfg.lambda}${cfg.lambdaScale ? ` × ${cfg.lambdaScale.join(',')} per layer` : ''}${cfg.lambdaRounds ? ` × ${cfg.lambdaRounds.join(',')} per round` : ''}, τ ${cfg.threshold}, ${cfg.rounds} rounds, engine ${engine.backend} -> ${runDir}${resumeFrom ? ` (resuming from ${resumeFrom}${fromRound ? `, round ${fromRound}` : ''})` : ''}`);
   let bar: Progress | null = null;
   let elapsed = 0, done = 0;
   const result = await compress(cfg, { train, test, val: d.val, classes: d.classes, normalization: cfg.normalize === 'dataset' ? undefined : UNIT_SCALE }, runDir, {

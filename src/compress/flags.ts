@@ -19,6 +19,7 @@ export const SETTING_FLAGS: SettingFlag[] = [
   { key: 'grouping', flag: 'group', kind: 'choice', choices: GROUPINGS, def: D.grouping },
   { key: 'lambda', flag: 'lambda', kind: 'num', min: 0, def: D.lambda },
   { key: 'lambdaScale', flag: 'lambda-scale', kind: 'list', min: 0 },
+  { key: 'lambdaRounds', flag: 'lambda-rounds', kind: 'list', min: 0 },
   { key: 'threshold', flag: 'threshold', kind: 'num', min: 0, def: D.threshold },
   { key: 'rounds', flag: 'rounds', kind: 'int', min: 1, def: D.rounds },
   { key: 'epochs', flag: 'epochs', kind: 'int', min: 0, def: D.epochs },

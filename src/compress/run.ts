@@ -25,6 +25,8 @@ export interface CompressConfig {
   lambda: number;
   /** one multiplier of λ per weight layer, in order (absent: 1 everywhere) */
   lambdaScale?: number[];
+  /** one multiplier of λ per round, the last one kept for later rounds (absent: 1 every round); 0 trains without the penalty and updates no γ */
+  lambdaRounds?: number[];
   rounds: number;
   /** epochs with the penalty per round */
   epochs: number;
@@ -228,6 +230,12 @@ function writeMetrics(dir: string, rows: RoundMetrics[]): void {
   fs.writeFileSync(path.join(dir, 'metrics.csv'), [keys.join(','), ...rows.map((r) => keys.map((k) => at(r, k)).join(','))].join('\n') + '\n');
 }
 
+/** λ of round r (1-based): λ times the round's multiplier of `lambdaRounds`, the last multiplier for the rounds after the list. */
+export function lambdaOfRound(cfg: Pick<CompressConfig, 'lambda' | 'lambdaRounds'>, r: number): number {
+  const m = cfg.lambdaRounds;
+  return m?.length ? cfg.lambda * m[Math.min(r, m.length) - 1] : cfg.lambda;
+}
+
 /**
  * Runs the whole compression; `runDir` null keeps everything in memory (tests). With a run folder, a
  * checkpoint is written after every round; `resumeFrom` (a run folder with a checkpoint: the
@@ -286,8 +294,9 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   };
   for (let r = firstRound; r <= cfg.rounds; r++) {
     const tr = performance.now();
+    const lambda = lambdaOfRound(cfg, r);
     let trainLoss = NaN;
-    for (let e = 0; e < cfg.epochs; e++) trainLoss = epoch(r, 'train', cfg.lambda);
+    for (let e = 0; e < cfg.epochs; e++) trainLoss = epoch(r, 'train', lambda);
     const secondsTrain = (performance.now() - tr) / 1000;
     const th = performance.now();
     ev.onPhase?.(r, 'hessian', cfg.hessianBatches);
@@ -298,7 +307,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     }
     const H = weightHessians(net, hb);
     for (const b of hb) { b.x.dispose(); b.y.dispose(); }
-    const rows = updateGroups(net, H, cfg.lambda);
+    const rows = updateGroups(net, H, lambda);
     const aliveBefore = new Set(rows.filter((x) => x.alive).map((x) => `${x.layer}/${x.group}`));
     const groupsPruned = pruneByGamma(net, cfg.threshold, rows);
     const masks = net.layers.map((l) => net.maskArray(l));
