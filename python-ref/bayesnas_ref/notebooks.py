@@ -187,8 +187,8 @@ def read_compress_run(run: str | os.PathLike) -> dict:
     c = conf.get("config", {})
     cols, _ = read_table(d / "metrics.arrow")
     n = len(next(iter(cols.values()), []))
-    text = ("architecture", "layerWeights")   # "20-50-800-500", "87+619+1726+185"
-    rows = [{k: (v[i] if k in text else float(v[i])) for k, v in cols.items()} for i in range(n)]
+    # text columns (architecture "20-50-800-500", layerWeights "87+619+1726+185") stay text, as the file types them
+    rows = [{k: (v[i] if isinstance(v[i], str) else float(v[i])) for k, v in cols.items()} for i in range(n)]
     if not rows:
         raise ValueError(f"{d / 'metrics.arrow'}: no rounds")
     final = None
