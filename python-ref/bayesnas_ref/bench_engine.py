@@ -29,6 +29,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .serving import announce, count_arg, serve_lines, timed_steps
 from .slice_net import build_slice, param_count
 
 
@@ -57,30 +58,14 @@ def _num(v):
     return v if v is not None and math.isfinite(v) else None
 
 
-def serve(tr: Trainer, fin=sys.stdin, fout=sys.stdout) -> None:
-    for line in fin:
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "quit":
-            break
-        if parts[0] == "step" and len(parts) <= 2:
-            try:
-                n = int(parts[1]) if len(parts) == 2 else 1
-            except ValueError:
-                n = -1
-            if n >= 0:
-                ms, loss = [], None
-                for _ in range(n):
-                    t, loss = tr.step()
-                    ms.append(t)
-                reply = {"ms": ms, "loss": _num(loss)}
-            else:
-                reply = {"error": f"bad step count: {parts[1]!r}"}
-        else:
-            reply = {"error": f"unknown command: {line.strip()!r}"}
-        fout.write(json.dumps(reply) + "\n")
-        fout.flush()
+def serve(tr, fin=sys.stdin, fout=sys.stdout) -> None:
+    """'step [N]': N training steps (default 1) -> {"ms": [one per step], "loss": the last loss}."""
+    def handle(parts: list[str]) -> dict:
+        if parts[0] != "step" or len(parts) > 2:
+            raise ValueError(f"expected 'step [N]' or 'quit', got {' '.join(parts)!r}")
+        ms, losses = timed_steps(tr.step, count_arg(parts, 1, 1, 0))
+        return {"ms": ms, "loss": _num(losses[-1] if losses else None)}
+    serve_lines(handle, fin, fout)
 
 
 def main(argv=None) -> None:
@@ -101,20 +86,15 @@ def main(argv=None) -> None:
             "threads": torch.get_num_threads(), "batch": a.batch, "size": a.size}
 
     if a.serve:
-        sys.stderr.write(json.dumps({"ready": True, **info,
-                                     "params": param_count(tr.model)}) + "\n")
-        sys.stderr.flush()
+        announce({**info, "params": param_count(tr.model)})
         serve(tr)
         return
 
     if a.steps < 1:
         ap.error("--steps must be >= 1")
-    losses = [tr.step()[1] for _ in range(a.warmup)]
-    steps = []
-    for _ in range(a.steps):
-        ms, loss = tr.step()
-        steps.append(ms)
-        losses.append(loss)
+    losses = timed_steps(tr.step, a.warmup)[1]
+    steps, timed_losses = timed_steps(tr.step, a.steps)
+    losses += timed_losses
     res = {**info, "steps": steps, "median_ms": statistics.median(steps),
            "params": param_count(tr.model),
            "loss_first": _num(losses[0]), "loss_last": _num(losses[-1])}

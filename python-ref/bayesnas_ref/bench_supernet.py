@@ -27,13 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 from .bench_engine import _num, serve
+from .serving import announce, timed_steps
 from .spaces import SpaceError, get_space
 from .supernet import GATES, Supernet
 
@@ -90,19 +90,15 @@ def main(argv=None) -> None:
             "params": params}
 
     if a.serve:
-        sys.stderr.write(json.dumps({"ready": True, **info}) + "\n")
-        sys.stderr.flush()
+        announce(info)
         serve(tr)
         return
 
     if a.steps < 1:
         ap.error("--steps must be >= 1")
-    losses = [tr.step()[1] for _ in range(a.warmup)]
-    steps = []
-    for _ in range(a.steps):
-        ms, loss = tr.step()
-        steps.append(ms)
-        losses.append(loss)
+    losses = timed_steps(tr.step, a.warmup)[1]
+    steps, timed_losses = timed_steps(tr.step, a.steps)
+    losses += timed_losses
     med = statistics.median(steps)
     res = {**info, "steps": steps, "median_ms": med,
            "images_per_second": a.batch / (med / 1e3),

@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
 from .bench_engine import _num, serve
+from .serving import announce, timed_steps
 from .evalnet import NetworkCIFAR
 from .genotypes import load_genotype
 
@@ -86,18 +86,13 @@ def main(argv=None) -> None:
             "images": a.images, "steps_per_epoch": tr.steps_per_epoch,
             "params": tr.model.param_count(), "params_auxiliary": tr.model.param_count(True)}
     if a.serve:
-        sys.stderr.write(json.dumps({"ready": True, **info}) + "\n")
-        sys.stderr.flush()
+        announce(info)
         serve(tr)
         return
     for _ in range(a.warmup):
         tr.step()
     tr.i = 0
-    steps, losses = [], []
-    for _ in range(tr.steps_per_epoch):
-        ms, loss = tr.step()
-        steps.append(ms)
-        losses.append(loss)
+    steps, losses = timed_steps(tr.step, tr.steps_per_epoch)
     med = statistics.median(steps)
     res = {**info, "steps": steps, "median_ms": med, "epoch_seconds": sum(steps) / 1e3,
            "loss_first": _num(losses[0]), "loss_last": _num(losses[-1])}

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch.nn.grad import conv2d_input, conv2d_weight
 
 from .bayes import update_group
+from .serving import announce, count_arg, serve_lines
 
 PRESETS = {
     "lenet-300-100": [("flatten",), ("dense", 300), ("dense", 100), ("dense", 10)],
@@ -289,17 +290,12 @@ class Round:
 
 
 def serve(r: Round, fin=sys.stdin, fout=sys.stdout):
-    for line in fin:
-        cmd = line.split()
-        if not cmd:
-            continue
-        if cmd[0] == "quit":
-            return
-        if cmd[0] == "step" and len(cmd) == 2 and cmd[1].isdigit():
-            ms = [r.run() for _ in range(int(cmd[1]))]
-            print(json.dumps({"ms": ms, "loss": None}), file=fout, flush=True)
-        else:
-            print(json.dumps({"error": f"unknown command {line.strip()!r}"}), file=fout, flush=True)
+    """'step N': N compression rounds -> {"ms": [one per round], "loss": null}."""
+    def handle(parts: list[str]) -> dict:
+        if parts[0] != "step" or len(parts) != 2:
+            raise ValueError(f"expected 'step N' or 'quit', got {' '.join(parts)!r}")
+        return {"ms": [r.run() for _ in range(count_arg(parts, 1, 1, 0))], "loss": None}
+    serve_lines(handle, fin, fout)
 
 
 def main(argv=None):
@@ -319,7 +315,7 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     r = Round(a.model, a.train_steps, a.finetune_steps, a.hessian_batches, a.batch, a.seed, a.lam)
     if a.serve:
-        print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(), "weights": r.net.counts()[1]}), file=sys.stderr, flush=True)
+        announce({"torch": torch.__version__, "threads": torch.get_num_threads(), "weights": r.net.counts()[1]})
         serve(r)
         return 0
     ms = [r.run() for _ in range(a.rounds)]

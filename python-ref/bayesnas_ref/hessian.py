@@ -74,6 +74,7 @@ from torch.nn.grad import conv2d_input
 
 from .ops import (BayesDilConv, BayesSepConv, DartsDilConv, DartsSepConv, FactorizedReduce,
                   ZeroPadMaxPool, Zero, _Wrap)
+from .serving import announce, count_arg, serve_lines, timed
 from .spaces import PRESETS, Space, SpaceError, get_space, space_from_dict
 from .supernet import GATES, CReduct, ReLUConvBN, Supernet
 
@@ -668,43 +669,21 @@ def _build(a) -> tuple[Supernet, torch.Tensor, torch.Tensor]:
 
 
 def _serve(model, x, y, a, fin=sys.stdin, fout=sys.stdout) -> None:
+    """'hvp N [REPS]': the exact Hessian of the first N switches (by HVPs), REPS times;
+    'recursion [REPS]': the fast recursion over all switches -> {"ms": [...], "switches": n}."""
     total = sum(p.numel() for p in model.switches())
-    for line in fin:
-        parts = line.split()
-        if not parts:
-            continue
-        reply: dict
-        try:
-            if parts[0] == "quit":
-                break
-            if parts[0] == "hvp" and 2 <= len(parts) <= 3:
-                n = min(int(parts[1]), total)
-                reps = int(parts[2]) if len(parts) == 3 else 1
-                if n < 0 or reps < 1:
-                    raise ValueError
-                ms = []
-                for _ in range(reps):
-                    t0 = time.perf_counter()
-                    exact_switch_hessian(model, x, y, select=range(n))
-                    ms.append((time.perf_counter() - t0) * 1e3)
-                reply = {"ms": ms, "switches": n}
-            elif parts[0] == "recursion" and len(parts) <= 2:
-                reps = int(parts[1]) if len(parts) == 2 else 1
-                if reps < 1:
-                    raise ValueError
-                ms = []
-                for _ in range(reps):
-                    t0 = time.perf_counter()
-                    recursion_switch_hessian(model, x, y, a.mode, a.seed_kind, a.scale,
-                                             a.dataset_size)
-                    ms.append((time.perf_counter() - t0) * 1e3)
-                reply = {"ms": ms, "switches": total}
-            else:
-                reply = {"error": f"unknown command: {line.strip()!r}"}
-        except ValueError:
-            reply = {"error": f"bad arguments: {line.strip()!r}"}
-        fout.write(json.dumps(reply) + "\n")
-        fout.flush()
+
+    def handle(parts: list[str]) -> dict:
+        if parts[0] == "hvp" and 2 <= len(parts) <= 3:
+            n = min(count_arg(parts, 1, 0, 0), total)
+            return {"ms": timed(lambda: exact_switch_hessian(model, x, y, select=range(n)), count_arg(parts, 2, 1, 1)),
+                    "switches": n}
+        if parts[0] == "recursion" and len(parts) <= 2:
+            ms = timed(lambda: recursion_switch_hessian(model, x, y, a.mode, a.seed_kind, a.scale, a.dataset_size),
+                       count_arg(parts, 1, 1, 1))
+            return {"ms": ms, "switches": total}
+        raise ValueError(f"expected 'hvp N [REPS]', 'recursion [REPS]' or 'quit', got {' '.join(parts)!r}")
+    serve_lines(handle, fin, fout)
 
 
 def _rows(model: Supernet, rec: list[dict], exact: list[dict] | None) -> list[dict]:
@@ -793,8 +772,7 @@ def main(argv=None) -> None:
             "size": int(x.shape[2]), "switches": total, "dtype": a.dtype, "mode": a.mode,
             "seed_kind": a.seed_kind, "scale": a.scale}
     if a.serve:
-        sys.stderr.write(json.dumps({"ready": True, **info}) + "\n")
-        sys.stderr.flush()
+        announce(info)
         _serve(model, x, y, a)
         return
     if not a.out:

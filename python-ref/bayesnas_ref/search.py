@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from . import bayes
 from .hessian import _space_from_json, recursion_switch_hessian
+from .serving import announce, serve_lines
 from .supernet import Supernet
 from .tsweights import nhwc_to_nchw, read_tensor_file
 
@@ -335,20 +336,12 @@ def build(space_file: str, config_file: str, data_file: str, num_classes: int | 
 
 
 def _serve(run: SearchRun, fin=sys.stdin, fout=sys.stdout) -> None:
-    for line in fin:
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "quit":
-            break
-        try:
-            if parts[0] != "phase" or len(parts) not in (2, 3):
-                raise ValueError(f"expected 'phase NAME [INDEX]' or 'quit', got {line.strip()!r}")
-            reply = run.phase(parts[1], int(parts[2]) if len(parts) == 3 else 0)
-        except Exception as e:  # the client shows the message
-            reply = {"error": f"{type(e).__name__}: {e}"}
-        fout.write(json.dumps(reply) + "\n")
-        fout.flush()
+    """'phase NAME [INDEX]': one phase of the search -> its reply (see SearchRun.phase)."""
+    def handle(parts: list[str]) -> dict:
+        if parts[0] != "phase" or len(parts) not in (2, 3):
+            raise ValueError(f"expected 'phase NAME [INDEX]' or 'quit', got {' '.join(parts)!r}")
+        return run.phase(parts[1], int(parts[2]) if len(parts) == 3 else 0)
+    serve_lines(handle, fin, fout)
 
 
 def main(argv=None) -> None:
@@ -369,8 +362,7 @@ def main(argv=None) -> None:
     info = {"framework": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
             "params": run.model.param_count(switches=False), "switches": sum(p.numel() for p in run.switches)}
     if a.serve:
-        sys.stderr.write(json.dumps({"ready": True, **info}) + "\n")
-        sys.stderr.flush()
+        announce(info)
         _serve(run)
         return
     phases = run.run_all()
