@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from .bench_engine import _num, serve
-from .serving import announce, timed_steps
 from .evalnet import NetworkCIFAR
 from .genotypes import load_genotype
+from .serving import announce, timed_steps
 
 
 class Trainer:
