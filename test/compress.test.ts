@@ -41,17 +41,17 @@ const TINY_CONV = () => spec([
 ]);
 
 /** Recursion's weight diagonals for one batch. */
-function recursion(net: CompressNet, x: tf.Tensor, y: tf.Tensor1D): Float32Array[] {
-  return weightHessians(net, [{ x, y }]).map((h) => h.weight);
+async function recursion(net: CompressNet, x: tf.Tensor, y: tf.Tensor1D): Promise<Float32Array[]> {
+  return (await weightHessians(net, [{ x, y }])).map((h) => h.weight);
 }
 
-test('weight-Hessian recursion: classifier weights equal the exact second derivatives', (t) => {
+test('weight-Hessian recursion: classifier weights equal the exact second derivatives', async (t) => {
   const net = new CompressNet(TINY_CONV(), { grouping: 'neuron', input: [6, 6, 1], classes: 3, seed: 1 });
   randomize(net, 10);
   const N = 2;
   const x = tf.tensor4d(randomArray(N * 36, 5), [N, 6, 6, 1]);
   const y = tf.tensor1d([0, 2], 'int32');
-  const rec = recursion(net, x, y);
+  const rec = await recursion(net, x, y);
   // exact: logits are piecewise linear in any single weight, so ∂²L/∂w² = Σ_n J_nᵀ (diag p − ppᵀ)/N J_n,
   // with J_n[k, w] = ∂u[n,k]/∂w by reverse mode (one pass per logit)
   const cls = net.layers[net.layers.length - 1];
@@ -93,13 +93,13 @@ function denseDiag(f: (a: tf.Tensor) => tf.Tensor, a: tf.Tensor, h: Float32Array
   return out;
 }
 
-test('weight-Hessian recursion equals the diagonal Gauss–Newton recursion built from dense Jacobians, every layer', (t) => {
+test('weight-Hessian recursion equals the diagonal Gauss–Newton recursion built from dense Jacobians, every layer', async (t) => {
   const net = new CompressNet(TINY_CONV(), { grouping: 'neuron', input: [6, 6, 1], classes: 3, seed: 2 });
   randomize(net, 21, 0.5);
   const N = 4;
   const x = tf.tensor4d(randomArray(N * 36, 6), [N, 6, 6, 1]);
   const y = tf.tensor1d([1, 0, 2, 1], 'int32');
-  const rec = recursion(net, x, y);
+  const rec = await recursion(net, x, y);
   // activations op by op
   const acts: tf.Tensor[] = [x];
   for (let i = 0; i < net.ops.length; i++) acts.push(net.applyOp(i, acts[i]));
@@ -123,14 +123,14 @@ test('weight-Hessian recursion equals the diagonal Gauss–Newton recursion buil
   net.dispose();
 });
 
-test('group update: γ_g = ||W_g||₂ / sqrt(Σ h/(1+γh)) with h = H/λ, per group', (t) => {
+test('group update: γ_g = ||W_g||₂ / sqrt(Σ h/(1+γh)) with h = H/λ, per group', async (t) => {
   const net = new CompressNet(spec([{ type: 'flatten' }, { type: 'dense', units: 3 }, { type: 'dense', units: 2 }]), { grouping: 'neuron', input: [1, 4, 1], classes: 2, seed: 3 });
   const x = tf.tensor4d(randomArray(8 * 4, 7), [8, 1, 4, 1]);
   const y = tf.tensor1d([0, 1, 0, 1, 1, 0, 0, 1], 'int32');
-  const H = weightHessians(net, [{ x, y }]);
+  const H = await weightHessians(net, [{ x, y }]);
   const lambda = 0.01;
   const w0 = net.layers[0].W.dataSync();
-  const rows = updateGroups(net, H, lambda);
+  const rows = await updateGroups(net, H, lambda);
   // group 2 of layer 0 = input feature 2: row 2 of the [4, 3] weight
   const idx = [6, 7, 8];
   const h = idx.map((j) => H[0].weight[j] / lambda);
@@ -161,18 +161,18 @@ test('--lambda-scale: layer l is penalised, proximally shrunk and γ/ω-updated 
   // γ/ω update: layer l's rows are those of the unscaled net updated with λ·A_l
   const x = tf.tensor4d(randomArray(16 * 6, 13), [16, 2, 3, 1]);
   const y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0], 'int32');
-  const H = weightHessians(scaled, [{ x, y }]);
-  const rows = updateGroups(scaled, H, lambda);
-  A.forEach((a, i) => {
+  const H = await weightHessians(scaled, [{ x, y }]);
+  const rows = await updateGroups(scaled, H, lambda);
+  for (const [i, a] of A.entries()) {
     const plain = build();
-    const want = updateGroups(plain, H, lambda * a).filter((r) => r.layer === i);
+    const want = (await updateGroups(plain, H, lambda * a)).filter((r) => r.layer === i);
     const got = rows.filter((r) => r.layer === i);
     t.is(got.length, want.length);
     got.forEach((r, g) => { t.true(close(r.omega, want[g].omega, 1e-9)); t.true(close(r.gamma, want[g].gamma, 1e-9)); });
     plain.dispose();
-  });
+  }
   const unscaled = build();
-  t.notDeepEqual(rows.filter((r) => r.layer === 0).map((r) => r.omega), updateGroups(unscaled, H, lambda).filter((r) => r.layer === 0).map((r) => r.omega));
+  t.notDeepEqual(rows.filter((r) => r.layer === 0).map((r) => r.omega), (await updateGroups(unscaled, H, lambda)).filter((r) => r.layer === 0).map((r) => r.omega));
   unscaled.dispose();
   // proximal step: layer l shrinks by step·λ·A_l·ω_g (ω = 1 on fresh nets)
   const prox = build(A);
@@ -188,7 +188,7 @@ test('--lambda-scale: layer l is penalised, proximally shrunk and γ/ω-updated 
   const w0 = [...frozen.layers[0].W.dataSync()];
   frozen.proxStep(lambda, 0.5);
   t.deepEqual([...frozen.layers[0].W.dataSync()], w0);
-  const frozenRows = updateGroups(frozen, H, lambda);
+  const frozenRows = await updateGroups(frozen, H, lambda);
   t.true(frozenRows.filter((r) => r.layer === 0).every((r) => r.gamma === 1 && r.omega === 1));
   t.true(frozenRows.filter((r) => r.layer === 1).every((r) => Number.isFinite(r.gamma) && r.gamma !== 1));
   frozen.dispose();
@@ -259,7 +259,7 @@ test('the exported smaller network has fewer parameters and the same logits as t
   const x = tf.tensor4d(randomArray(3 * 8 * 8 * 2, 9), [3, 8, 8, 2]);
   net.compact = false;
   const masked = net.forward(x).dataSync();
-  const { model, info } = toLayersModel(net);
+  const { model, info } = await toLayersModel(net);
   const small = (model.predict(x) as tf.Tensor).dataSync();
   t.true(relErr(small, masked) < 1e-5, `rel err ${relErr(small, masked)}`);
   const c = net.counts();
@@ -341,19 +341,19 @@ test('a synthetic task with known irrelevant inputs is pruned to the relevant in
   t.true(s.final.testError < 0.05, `test error ${s.final.testError}`);
 });
 
-test('weight decay adds lr·wd·w to the first SGD step; the cosine final schedule runs from the final lr to 0', (t) => {
+test('weight decay adds lr·wd·w to the first SGD step; the cosine final schedule runs from the final lr to 0', async (t) => {
   const m = spec([{ type: 'flatten' }, { type: 'dense', units: 5 }, { type: 'dense', units: 3 }]);
   const x = tf.tensor4d(randomArray(8 * 6, 11), [8, 2, 3, 1]), y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  const after = (wd: number) => {
+  const after = async (wd: number) => {
     const net = new CompressNet(m, { grouping: 'neuron', input: [2, 3, 1], classes: 3, seed: 3 });
     const w0 = net.layers[0].W.dataSync().slice();
     const tr = new Trainer(net, 0.1, 'prox', 'sgd', wd);
-    tr.step(x, y, 0);
+    await tr.step(x, y, 0);
     const w1 = net.layers[0].W.dataSync().slice();
     tr.dispose(); net.dispose();
     return { w0, w1 };
   };
-  const a = after(0), b = after(0.5);
+  const a = await after(0), b = await after(0.5);
   t.deepEqual(a.w0, b.w0);
   let worst = 0;
   for (let j = 0; j < a.w0.length; j++) worst = Math.max(worst, Math.abs((a.w1[j] - b.w1[j]) - 0.1 * 0.5 * a.w0[j]));
@@ -363,7 +363,7 @@ test('weight decay adds lr·wd·w to the first SGD step; the cosine final schedu
   const net = new CompressNet(m, { grouping: 'neuron', input: [2, 3, 1], classes: 3, seed: 3 });
   const tr = new Trainer(net, 0.1, 'prox', 'sgd', 0);
   tr.setWeightDecay(0.5);
-  tr.step(x, y, 0);
+  await tr.step(x, y, 0);
   t.deepEqual(net.layers[0].W.dataSync().slice(), b.w1);
   tr.dispose(); net.dispose();
   x.dispose(); y.dispose();
@@ -635,7 +635,7 @@ test('compress --val N holds out the last N training images: never trained on, t
   const held = holdOut(headOf(loadDataset('mnist').train, 700), 200).held;
   t.is(held.n, 200);
   const model = await loadModel(path.join(withVal, 'model'));
-  t.is(testError((x) => model.predict(x) as tf.Tensor, held, UNIT_SCALE), a.sum.final.valError);
+  t.is(await testError((x) => model.predict(x) as tf.Tensor, held, UNIT_SCALE), a.sum.final.valError);
   model.dispose();
   t.true(fs.readFileSync(path.join(withVal, 'metrics.csv'), 'utf8').split('\n')[0].includes('valError'));
   // the branch rebuilds the same split (its round 1 equals the source's, validation error included) and records its own final weight decay

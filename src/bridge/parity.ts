@@ -20,8 +20,8 @@ export function spaceToPython(s: SpaceSpec): string {
   });
 }
 
-export function paramFileRows(net: Supernet): TensorRow[] {
-  return net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(e.variable.dataSync()) }));
+export async function paramFileRows(net: Supernet): Promise<TensorRow[]> {
+  return Promise.all(net.params.entries.map(async (e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(await e.variable.data()) })));
 }
 
 export interface Comparison { quantity: string; maxAbs: number; relative: number; n: number }
@@ -35,11 +35,11 @@ export function compare(quantity: string, a: ArrayLike<number>, b: ArrayLike<num
 }
 
 /** The supernet's parameters (params.arrow) and one batch (batch.arrow) for the Python side. */
-function writeInputs(file: (n: string) => string, net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): void {
-  writeTensorFile(file('params.arrow'), paramFileRows(net));
+async function writeInputs(file: (n: string) => string, net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): Promise<void> {
+  writeTensorFile(file('params.arrow'), await paramFileRows(net));
   writeTensorFile(file('batch.arrow'), [
-    { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
-    { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
+    { name: 'x', shape: x.shape, data: Float32Array.from(await x.data()) },
+    { name: 'y', shape: y.shape, data: Float32Array.from(await y.data()) },
   ]);
 }
 
@@ -47,7 +47,7 @@ function writeInputs(file: (n: string) => string, net: Supernet, x: tf.Tensor4D,
 export async function forwardBackwardParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): Promise<Comparison[]> {
   const ex = exchangeDir();
   try {
-    writeInputs(ex.file, net, x, y);
+    await writeInputs(ex.file, net, x, y);
     const parity = await pyModule('bayesnas_ref.parity');
     await pyCall('parity.forward_backward', () => parity.forward_backward$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'), ex.file('torch.arrow'),
       { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes }));
@@ -59,8 +59,8 @@ export async function forwardBackwardParity(net: Supernet, x: tf.Tensor4D, y: tf
       logitsT = tf.keep(logits);
       return tf.losses.softmaxCrossEntropy(tf.oneHot(y, net.classes), logits) as tf.Scalar;
     }, vars);
-    const ts = { loss: value.dataSync()[0], grads: new Map(net.params.select().map((e) => [e.name, grads[e.variable.name].dataSync() as Float32Array])) };
-    const logits = (logitsT as tf.Tensor | null)!.dataSync();
+    const ts = { loss: (await value.data())[0], grads: new Map(await Promise.all(net.params.select().map(async (e) => [e.name, await grads[e.variable.name].data() as Float32Array] as const))) };
+    const logits = await (logitsT as tf.Tensor | null)!.data();
     tf.dispose([value, ...Object.values(grads), logitsT as unknown as tf.Tensor]);
     const out = [compare('logits', logits, torch.get('logits')!.data), compare('loss', [ts.loss], torch.get('loss')!.data)];
     const wg: number[] = [], tg: number[] = [], ws: number[] = [], tsw: number[] = [];
@@ -93,12 +93,12 @@ export async function hessianParity(net: Supernet, x: tf.Tensor4D, y: tf.Tensor1
   const { switchHessian } = await import('../hessian/index.js');
   const ex = exchangeDir();
   try {
-    writeInputs(ex.file, net, x, y);
+    await writeInputs(ex.file, net, x, y);
     const parity = await pyModule('bayesnas_ref.parity');
     const text = String(await pyCall('parity.switch_hessians', () => parity.switch_hessians$(spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'),
       { gate: net.space.gate, in_channels: net.inChannels, num_classes: net.classes, mode: o.mode ?? 'per-sample', seed: o.seed ?? 'diagonal', scale: o.scale ?? 'mean', exact: !!o.exact })));
     const py = JSON.parse(text) as { recursion: Array<{ origin: number[]; child: number[] }>; exact?: Array<{ origin: number[]; child: number[] }>; comparison?: HessianParity['vsExact'] };
-    const h = switchHessian(net, [{ x, y }], { mode: o.mode, seed: o.seed, scale: o.scale });
+    const h = await switchHessian(net, [{ x, y }], { mode: o.mode, seed: o.seed, scale: o.scale });
     const mine = h.cells.flatMap((c) => [...c.origin, ...c.child]);
     const theirs = py.recursion.flatMap((c) => [...c.origin, ...c.child]);
     const exact = py.exact ? py.exact.flatMap((c) => [...c.origin, ...c.child]) : null;
@@ -146,16 +146,16 @@ export function writeHessianParityTable(file: string, net: Supernet, v: HessianP
  */
 export async function archStepParity(strategy: 'darts' | 'snas', net: Supernet, arch: ArchParams, x: tf.Tensor4D, y: tf.Tensor1D,
   o: { temperature?: number; noiseSeed?: number } = {}): Promise<Comparison[]> {
+  const before = await arch.state();
   const ex = exchangeDir();
   const temperature = o.temperature ?? 1;
-  const before = arch.state();
   try {
-    writeInputs(ex.file, net, x, y);
+    await writeInputs(ex.file, net, x, y);
     const rows = (prefix: string, t: { normal: tf.Tensor; reduce: tf.Tensor }) =>
-      (['normal', 'reduce'] as const).map((k) => ({ name: `${prefix}_${k}`, shape: t[k].shape, data: Float32Array.from(t[k].dataSync()) }));
-    writeTensorFile(ex.file('alphas.arrow'), rows('alpha', arch.alpha));
+      Promise.all((['normal', 'reduce'] as const).map(async (k) => ({ name: `${prefix}_${k}`, shape: t[k].shape, data: Float32Array.from(await t[k].data()) })));
+    writeTensorFile(ex.file('alphas.arrow'), await rows('alpha', arch.alpha));
     const noise = strategy === 'snas' ? arch.noise(o.noiseSeed ?? 1) : null;
-    if (noise) writeTensorFile(ex.file('noise.arrow'), rows('noise', noise));
+    if (noise) writeTensorFile(ex.file('noise.arrow'), await rows('noise', noise));
     const a = arch.adam.o;
     const py = await pyModule('bayesnas_ref.strategies');
     await pyCall(`strategies.arch_step ${strategy}`, () => py.arch_step$(strategy, spaceToPython(net.space), ex.file('params.arrow'), ex.file('batch.arrow'),
@@ -175,18 +175,18 @@ export async function archStepParity(strategy: 'darts' | 'snas', net: Supernet, 
       return tf.losses.softmaxCrossEntropy(tf.oneHot(y, net.classes), logits) as tf.Scalar;
     }, [...arch.vars, ...weightVars]);
     const out = [
-      compare('loss', value.dataSync(), want('loss')), compare('logits', (logitsT as tf.Tensor | null)!.dataSync(), want('logits')),
-      compare('architecture weights (normal)', wT[0].dataSync(), want('weights_normal')), compare('architecture weights (reduce)', wT[1].dataSync(), want('weights_reduce')),
-      compare('grad α (normal)', grads[arch.alpha.normal.name].dataSync(), want('grad_alpha_normal')),
-      compare('grad α (reduce)', grads[arch.alpha.reduce.name].dataSync(), want('grad_alpha_reduce')),
+      compare('loss', await value.data(), want('loss')), compare('logits', await (logitsT as tf.Tensor | null)!.data(), want('logits')),
+      compare('architecture weights (normal)', await wT[0].data(), want('weights_normal')), compare('architecture weights (reduce)', await wT[1].data(), want('weights_reduce')),
+      compare('grad α (normal)', await grads[arch.alpha.normal.name].data(), want('grad_alpha_normal')),
+      compare('grad α (reduce)', await grads[arch.alpha.reduce.name].data(), want('grad_alpha_reduce')),
     ];
     if (strategy === 'snas') {
       const mine: number[] = [], theirs: number[] = [];
-      for (const e of net.params.select('weights')) { mine.push(...grads[e.variable.name].dataSync()); theirs.push(...want(`grad ${e.name}`)); }
+      for (const e of net.params.select('weights')) { mine.push(...await grads[e.variable.name].data()); theirs.push(...want(`grad ${e.name}`)); }
       out.push(compare('grad (all weights)', mine, theirs));
     }
     arch.adam.apply(grads);
-    out.push(compare('α after Adam (normal)', arch.alpha.normal.dataSync(), want('alpha_normal')), compare('α after Adam (reduce)', arch.alpha.reduce.dataSync(), want('alpha_reduce')));
+    out.push(compare('α after Adam (normal)', await arch.alpha.normal.data(), want('alpha_normal')), compare('α after Adam (reduce)', await arch.alpha.reduce.data(), want('alpha_reduce')));
     tf.dispose([value, ...Object.values(grads), logitsT as unknown as tf.Tensor, ...wT, ...(noise ? [noise.normal, noise.reduce] : [])]);
     return out;
   } finally {

@@ -13,24 +13,34 @@ export interface LayerHessian { weight: Float32Array; bias: Float32Array }
  * Diagonal Hessian of the batch-mean cross-entropy w.r.t. every weight and bias (per-sample recursion,
  * seed p(1−p) on every class), averaged over the batches. The caller keeps the batch tensors.
  */
-export function weightHessians(net: CompressNet, batches: Iterable<{ x: tf.Tensor; y: tf.Tensor1D }>): LayerHessian[] {
+export async function weightHessians(net: CompressNet, batches: Iterable<{ x: tf.Tensor; y: tf.Tensor1D }>): Promise<LayerHessian[]> {
   const acc = net.layers.map((l) => ({ weight: new Float32Array(l.shape.reduce((a, b) => a * b, 1)), bias: new Float32Array(l.outUnits) }));
   let M = 0;
   for (const b of batches) {
-    tf.tidy(() => {
+    // the tidy returns every layer's Hessian as one flat tensor, read (asynchronously) after it
+    const parts: Array<{ into: Float32Array; size: number }> = [];
+    const flat = tf.tidy(() => {
       const tape = new HessianTape({ weights: true });
       const logits = net.forward(b.x, { tape });
       tape.backward(logits, softmaxSeed(logits, b.y, 'diagonal', 'mean'));
       const hw = tape.weightHessians();
+      const ts: tf.Tensor[] = [];
       net.layers.forEach((l, i) => {
         for (const [key, into] of [['weight', acc[i].weight], ['bias', acc[i].bias]] as const) {
           const t = hw.get(`${l.name}.${key}`);
           if (!t) continue;   // no curvature reached the layer (everything downstream pruned)
-          const v = t.dataSync();
-          for (let j = 0; j < v.length; j++) into[j] += v[j];
+          ts.push(tf.reshape(t, [-1]));
+          parts.push({ into, size: t.size });
         }
       });
+      return ts.length ? tf.concat(ts) : undefined;
     });
+    if (flat) {
+      const v = await flat.data();
+      flat.dispose();
+      let at = 0;
+      for (const { into, size } of parts) { for (let j = 0; j < size; j++) into[j] += v[at + j]; at += size; }
+    }
     M++;
   }
   if (!M) throw new Error('weightHessians: no batches');
@@ -46,11 +56,12 @@ export interface GroupRow { layer: number; group: number; kind: string; members:
  * the layer's lambdaScale, C_k = 1/(1/γ_g + h_k), ω_g = sqrt(Σ_k h_k/(1+γ_g h_k)), γ_g = ||W_g||₂/ω_g.
  * Pruned groups keep γ = 0; the groups of a layer with λ_l = 0 keep their γ and ω.
  */
-export function updateGroups(net: CompressNet, H: LayerHessian[], lambda: number): GroupRow[] {
+export async function updateGroups(net: CompressNet, H: LayerHessian[], lambda: number): Promise<GroupRow[]> {
   const rows: GroupRow[] = [];
+  const ws = await Promise.all(net.layers.map((l) => (l.group === 'none' ? null : l.W.data())));
   net.layers.forEach((l, li) => {
     if (l.group === 'none') return;
-    const w = l.W.dataSync();
+    const w = ws[li]!;
     const mask = net.maskArray(l);
     const h = H[li].weight;
     l.members.forEach((mem, g) => {

@@ -30,13 +30,13 @@ export async function benchCompress(o: CompressBenchOptions, onRound?: (i: numbe
   const trainer = new Trainer(net, 0.05);
   const x = tf.tensor4d(randomNormalArray(o.batch * 784, o.seed), [o.batch, 28, 28, 1]);
   const y = tf.tensor1d(Array.from({ length: o.batch }, (_, i) => (i * 7 + o.seed) % 10), 'int32');
-  const round = () => {
+  const round = async () => {
     const t0 = performance.now();
-    for (let i = 0; i < o.trainSteps; i++) trainer.step(x, y, o.lambda);
-    const H = weightHessians(net, Array.from({ length: o.hessianBatches }, () => ({ x, y })));
-    updateGroups(net, H, o.lambda);
+    for (let i = 0; i < o.trainSteps; i++) await trainer.step(x, y, o.lambda);
+    const H = await weightHessians(net, Array.from({ length: o.hessianBatches }, () => ({ x, y })));
+    await updateGroups(net, H, o.lambda);
     pruneByGamma(net, 0);
-    for (let i = 0; i < o.finetuneSteps; i++) trainer.step(x, y, 0);
+    for (let i = 0; i < o.finetuneSteps; i++) await trainer.step(x, y, 0);
     return performance.now() - t0;
   };
   const args = ['--model', o.model, '--train-steps', String(o.trainSteps), '--finetune-steps', String(o.finetuneSteps), '--hessian-batches', String(o.hessianBatches),
@@ -45,10 +45,10 @@ export async function benchCompress(o: CompressBenchOptions, onRound?: (i: numbe
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';   // inherited by the PyTorch server only (TensorFlow is loaded already)
   const py = o.pytorch ? await startPytorchServer('bayesnas_ref.compress', args) : null;
   try {
-    for (let i = 0; i < o.warmup; i++) { round(); if (py) await py.step(1); onRound?.(i + 1); }
+    for (let i = 0; i < o.warmup; i++) { await round(); if (py) await py.step(1); onRound?.(i + 1); }
     const tfjsMs: number[] = [], torchMs: number[] = [];
     for (let i = 0; i < o.repeats; i++) {
-      tfjsMs.push(round());
+      tfjsMs.push(await round());
       if (py) torchMs.push(...(await py.step(1)).ms);
       onRound?.(o.warmup + i + 1);
     }

@@ -51,11 +51,11 @@ export async function saveCompressCheckpoint(runDir: string, net: CompressNet, t
   const f = files(runDir);
   const params: TensorRow[] = [];
   for (const l of net.layers) {
-    params.push({ name: `${l.name}.weight`, shape: l.shape, data: Float32Array.from(l.W.dataSync()) });
-    params.push({ name: `${l.name}.bias`, shape: [l.outUnits], data: Float32Array.from(l.b.dataSync()) });
+    params.push({ name: `${l.name}.weight`, shape: l.shape, data: Float32Array.from(await l.W.data()) });
+    params.push({ name: `${l.name}.bias`, shape: [l.outUnits], data: Float32Array.from(await l.b.data()) });
   }
   const opt = await trainer.state();
-  opt.forEach((o) => params.push({ name: `optimizer/${o.name}`, shape: o.tensor.shape, data: Float32Array.from(o.tensor.dataSync()) }));
+  for (const o of opt) params.push({ name: `optimizer/${o.name}`, shape: o.tensor.shape, data: Float32Array.from(await o.tensor.data()) });
   tf.dispose(opt.map((o) => o.tensor));
   writeTensorFile(f.params, params, { kind: 'compress-params' });
   const masks: TensorRow[] = net.layers.flatMap((l) => [

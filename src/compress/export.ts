@@ -45,7 +45,7 @@ function pick(w: Float32Array, taps: number, I: number, O: number, rows: number[
 export interface ExportInfo { params: number; layers: string[] }
 
 /** Builds the smaller model with the pruned network's (masked) weights. */
-export function toLayersModel(net: CompressNet): { model: tfl.LayersModel; info: ExportInfo } {
+export async function toLayersModel(net: CompressNet): Promise<{ model: tfl.LayersModel; info: ExportInfo }> {
   const input = tfl.input({ shape: [...net.input] });
   let x = input as tfl.SymbolicTensor;
   const pending: Array<{ layer: tfl.layers.Layer; weights: tf.Tensor[] }> = [];
@@ -87,8 +87,9 @@ export function toLayersModel(net: CompressNet): { model: tfl.LayersModel; info:
     const l = o.layer;
     const keepIn = ids(l.inAlive), keepOut = ids(l.outAlive);
     select(keepIn);
-    const w = tf.tidy(() => tf.mul(l.W, l.mask).dataSync() as Float32Array);
-    const b = tf.tidy(() => tf.mul(l.b, l.bmask).dataSync() as Float32Array);
+    const masked = [tf.mul(l.W, l.mask), tf.mul(l.b, l.bmask)];
+    const [w, b] = await Promise.all(masked.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(masked);
     const taps = l.kind === 'conv' ? l.k * l.k : 1;
     const wk = pick(w, taps, l.inUnits, l.outUnits, keepIn, keepOut);
     const bk = Float32Array.from(keepOut, (v) => b[v]);

@@ -483,7 +483,7 @@ export class CompressNet {
   }
 
   /** Weight values as a flat copy, per layer. */
-  weightArrays(): Float32Array[] { return this.layers.map((l) => l.W.dataSync() as Float32Array); }
+  weightArrays(): Promise<Float32Array[]> { return Promise.all(this.layers.map((l) => l.W.data() as Promise<Float32Array>)); }
 
   dispose(): void {
     for (const l of this.layers) tf.dispose([l.W, l.b, l.mask, l.bmask, l.omegaT]);

@@ -100,11 +100,13 @@ export interface CompressSummary {
 }
 
 /** Test error of a logits function over a split. */
-export function testError(predict: (x: tf.Tensor4D) => tf.Tensor, split: Split, norm?: Normalization): number {
+export async function testError(predict: (x: tf.Tensor4D) => tf.Tensor, split: Split, norm?: Normalization): Promise<number> {
   let wrong = 0;
   for (const b of batches(split, { batchSize: 1000, normalization: norm })) {
-    wrong += tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(predict(b.x), 1), b.y)).dataSync()[0]);
+    const w = tf.tidy(() => tf.sum(tf.notEqual(tf.argMax(predict(b.x), 1), b.y)));
     b.x.dispose(); b.y.dispose();
+    wrong += (await w.data())[0];
+    w.dispose();
   }
   return wrong / split.n;
 }
@@ -142,8 +144,8 @@ export class Trainer {
    * added to the gradients before the optimiser (inside Sgd; by hand for Adam). Returns the data loss
    * (plus the penalty in 'loss' mode).
    */
-  step(x: tf.Tensor, y: tf.Tensor1D, lambda: number): number {
-    const v = tf.tidy(() => {
+  async step(x: tf.Tensor, y: tf.Tensor1D, lambda: number): Promise<number> {
+    const loss = tf.tidy(() => {
       const classes = this.net.layers[this.net.layers.length - 1].outUnits;
       const inLoss = lambda > 0 && this.penaltyMode === 'loss';
       const { value, grads } = tf.variableGrads(() => {
@@ -154,9 +156,12 @@ export class Trainer {
         const wd = this.wdNow;
         this.adam.applyGradients(wd ? Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.add(g, tf.mul(this.byName.get(k)!, wd))])) : grads);
       } else this.sgd!.apply(grads);
-      return value.dataSync()[0];
+      return value;
     });
     if (lambda > 0 && this.penaltyMode === 'prox') this.net.proxStep(lambda, this.lrNow);
+    // read after the proximal step is queued: the loss is computed already, the step does not change it
+    const v = (await loss.data())[0];
+    loss.dispose();
     return v;
   }
   /**
@@ -277,14 +282,14 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     }
   }
   const checkpoints = !!runDir;
-  const valErrorOf = () => (data.val ? { valError: testError((x) => net.forward(x), data.val, data.normalization) } : {});
+  const valErrorOf = async () => (data.val ? { valError: await testError((x) => net.forward(x), data.val, data.normalization) } : {});
   const steps = countBatches(train.n, cfg.batch, true);
-  const epoch = (round: number, phase: 'train' | 'finetune', lambda: number, lrAt?: (step: number) => number): number => {
+  const epoch = async (round: number, phase: 'train' | 'finetune', lambda: number, lrAt?: (step: number) => number): Promise<number> => {
     ev.onPhase?.(round, phase, steps);
     let sum = 0, n = 0;
     for (const b of batches(train, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch: epochCounter, dropLast: true, normalization: data.normalization })) {
       if (lrAt) trainer.setLr(lrAt(n));
-      const l = trainer.step(b.x, b.y, lambda);
+      const l = await trainer.step(b.x, b.y, lambda);
       b.x.dispose(); b.y.dispose();
       sum += l; n++;
       ev.onStep?.(n, l);
@@ -296,7 +301,7 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     const tr = performance.now();
     const lambda = lambdaOfRound(cfg, r);
     let trainLoss = NaN;
-    for (let e = 0; e < cfg.epochs; e++) trainLoss = epoch(r, 'train', lambda);
+    for (let e = 0; e < cfg.epochs; e++) trainLoss = await epoch(r, 'train', lambda);
     const secondsTrain = (performance.now() - tr) / 1000;
     const th = performance.now();
     ev.onPhase?.(r, 'hessian', cfg.hessianBatches);
@@ -305,18 +310,18 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
       hb.push(b);
       if (hb.length === cfg.hessianBatches) break;
     }
-    const H = weightHessians(net, hb);
+    const H = await weightHessians(net, hb);
     for (const b of hb) { b.x.dispose(); b.y.dispose(); }
-    const rows = updateGroups(net, H, lambda);
+    const rows = await updateGroups(net, H, lambda);
     const aliveBefore = new Set(rows.filter((x) => x.alive).map((x) => `${x.layer}/${x.group}`));
     const groupsPruned = pruneByGamma(net, cfg.threshold, rows);
     const masks = net.layers.map((l) => net.maskArray(l));
     const prunedNow = new Set([...aliveBefore].filter((k) => { const [li, g] = k.split('/').map(Number); return !net.groupAlive(net.layers[li], g, masks[li]); }));
     const secondsHessian = (performance.now() - th) / 1000;
-    for (let e = 0; e < cfg.finetuneEpochs; e++) trainLoss = epoch(r, 'finetune', 0);
+    for (let e = 0; e < cfg.finetuneEpochs; e++) trainLoss = await epoch(r, 'finetune', 0);
     const m: RoundMetrics = {
       round: r, ...sizeOf(net),
-      testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned, trainLoss, secondsTrain, secondsHessian,
+      testError: await testError((x) => net.forward(x), test, data.normalization), ...(await valErrorOf()), groupsPruned, trainLoss, secondsTrain, secondsHessian,
       secondsRound: (performance.now() - tr) / 1000,
     };
     rounds.push(m);
@@ -332,10 +337,10 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
     const lr = cfg.finalLr ?? cfg.lr / 10, total = cfg.finalEpochs * steps;
     trainer.setWeightDecay(cfg.finalWeightDecay ?? cfg.weightDecay ?? 0);
     let trainLoss = NaN;
-    for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = epoch(cfg.rounds + 1, 'finetune', 0, (i) => finalLrAt(cfg.finalSchedule ?? 'constant', lr, e * steps + i, total));
+    for (let e = 0; e < cfg.finalEpochs; e++) trainLoss = await epoch(cfg.rounds + 1, 'finetune', 0, (i) => finalLrAt(cfg.finalSchedule ?? 'constant', lr, e * steps + i, total));
     const m: RoundMetrics = {
       round: cfg.rounds + 1, ...sizeOf(net),
-      testError: testError((x) => net.forward(x), test, data.normalization), ...valErrorOf(), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
+      testError: await testError((x) => net.forward(x), test, data.normalization), ...(await valErrorOf()), groupsPruned: 0, trainLoss, secondsTrain: (performance.now() - tr) / 1000,
       secondsHessian: 0, secondsRound: (performance.now() - tr) / 1000,
     };
     rounds.push(m);
@@ -344,16 +349,18 @@ export async function compress(cfg: CompressConfig, data: CompressData, runDir: 
   }
   let exported: CompressSummary['exported'] = null;
   if (runDir) {
-    const { model, info } = toLayersModel(net);
+    const { model, info } = await toLayersModel(net);
     const dir = path.join(runDir, 'model');
     await saveModel(model, dir);
     model.dispose();
     const loaded = await loadModel(dir);
-    const testErrorReloaded = testError((x) => loaded.predict(x) as tf.Tensor, test, data.normalization);
+    const testErrorReloaded = await testError((x) => loaded.predict(x) as tf.Tensor, test, data.normalization);
     // logits of the reloaded small model against the masked network on the first test batch
     const first = batches(test, { batchSize: Math.min(500, test.n), normalization: data.normalization }).next().value!;
-    const maxLogitDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(loaded.predict(first.x) as tf.Tensor, net.forward(first.x)))).dataSync()[0]);
+    const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(loaded.predict(first.x) as tf.Tensor, net.forward(first.x)))));
     first.x.dispose(); first.y.dispose();
+    const maxLogitDiff = (await diff.data())[0];
+    diff.dispose();
     loaded.dispose();
     exported = { dir, params: info.params, layers: info.layers, testErrorReloaded, maxLogitDiff };
   }

@@ -38,10 +38,10 @@ export async function exportPythonInit(net: EvalNet, file: string, seed = 0): Pr
 export async function evalNetParity(net: EvalNet, x: tf.Tensor4D, y: tf.Tensor1D, auxiliaryWeight = 0.4): Promise<Comparison[]> {
   const ex = exchangeDir();
   try {
-    writeTensorFile(ex.file('params.arrow'), evalParamRows(net));
+    writeTensorFile(ex.file('params.arrow'), await evalParamRows(net));
     writeTensorFile(ex.file('batch.arrow'), [
-      { name: 'x', shape: x.shape, data: Float32Array.from(x.dataSync()) },
-      { name: 'y', shape: y.shape, data: Float32Array.from(y.dataSync()) },
+      { name: 'x', shape: x.shape, data: Float32Array.from(await x.data()) },
+      { name: 'y', shape: y.shape, data: Float32Array.from(await y.data()) },
     ]);
     const py = await pyModule('bayesnas_ref.evalnet');
     await pyCall('evalnet.forward_backward', () => py.forward_backward$(toDartsRepr(net.genotype), ex.file('params.arrow'), ex.file('batch.arrow'), ex.file('torch.arrow'),
@@ -55,14 +55,14 @@ export async function evalNetParity(net: EvalNet, x: tf.Tensor4D, y: tf.Tensor1D
       const ce = (l: tf.Tensor) => tf.losses.softmaxCrossEntropy(tf.oneHot(y, net.classes), l) as tf.Scalar;
       return logitsAux ? tf.add(ce(logits), tf.mul(auxiliaryWeight, ce(logitsAux))) as tf.Scalar : ce(logits);
     }, entries.map((e) => e.variable));
-    const out = [compare('logits', kept[0].dataSync(), torch.get('logits')!.data), compare('loss', value.dataSync(), torch.get('loss')!.data)];
-    if (kept[1]) out.push(compare('logits (auxiliary)', kept[1].dataSync(), torch.get('logits_aux')!.data));
+    const out = [compare('logits', await kept[0].data(), torch.get('logits')!.data), compare('loss', await value.data(), torch.get('loss')!.data)];
+    if (kept[1]) out.push(compare('logits (auxiliary)', await kept[1].data(), torch.get('logits_aux')!.data));
     const mine: number[] = [], theirs: number[] = [];
     const per: Comparison[] = [];
     for (const e of entries) {
       const r = torch.get(e.name);
       if (!r) throw new Error(`PyTorch returned no gradient for ${e.name}`);
-      const g = grads[e.variable.name].dataSync();
+      const g = await grads[e.variable.name].data();
       per.push(compare(`grad ${e.name}`, g, r.data));
       for (let i = 0; i < g.length; i++) { mine.push(g[i]); theirs.push(r.data[i]); }
     }

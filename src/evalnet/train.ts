@@ -106,7 +106,7 @@ function subset(split: Split, size: number, seed: number): Split {
 }
 
 /** Test loss and accuracy (eval-mode BN, no auxiliary head, no drop-path). */
-export function evaluateEvalNet(net: EvalNet, split: Split, batchSize = 256): { loss: number; acc: number } {
+export function evaluateEvalNet(net: EvalNet, split: Split, batchSize = 256): Promise<{ loss: number; acc: number }> {
   return evaluateSplit(split, { batchSize }, net.classes, (x) => net.forward(x, { training: false }).logits);
 }
 
@@ -163,7 +163,7 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       const t0 = performance.now();
       let lossSum = 0, hits = 0, seen = 0, step = 0;
       for (const b of batches(train, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch, augment, dropLast: true })) {
-        const [loss, h] = tf.tidy(() => {
+        const lh = tf.tidy(() => {
           let hitsT: tf.Tensor | null = null;
           const { value, grads } = tf.variableGrads(() => {
             const { logits, logitsAux } = net.forward(b.x, { training: true, dropPath: dp, random });
@@ -174,11 +174,13 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
           }, sgd.vars);
           sgd.apply(grads);
           const hit = (hitsT as tf.Tensor | null)!;
-          const r = [value.dataSync()[0], hit.dataSync()[0]];
+          const r = tf.stack([value, tf.cast(hit, 'float32')]);   // loss and hits in one read (hits < 2^24: exact)
           hit.dispose();
           return r;
         });
         tf.dispose([b.x, b.y]);
+        const [loss, h] = await lh.data();
+        lh.dispose();
         if (!Number.isFinite(loss)) throw new Error(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr}); the last checkpoint in ${ck} is intact — lower --lr and resume`);
         lossSum += loss * b.size; hits += h; seen += b.size; step++;
         const ips = seen / ((performance.now() - t0) / 1000);
@@ -186,19 +188,20 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
         if (step % 20 === 0 || step === steps) log({ type: 'step', epoch: epoch + 1, step, loss, lr, dropPath: dp, imagesPerSecond: ips });
       }
       const seconds = (performance.now() - t0) / 1000;
-      const t = evaluateEvalNet(net, test);
+      const t = await evaluateEvalNet(net, test);
       const m: RetrainEpoch = { epoch: epoch + 1, lr, dropPath: dp, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), testLoss: t.loss, testAcc: t.acc, seconds, imagesPerSecond: seen / seconds };
       log({ type: 'epoch', ...m });
       epochs.push(m);
-      writeTensorFile(path.join(ck, 'params.arrow'), evalParamRows(net), { kind: 'evalnet-params' });
+      writeTensorFile(path.join(ck, 'params.arrow'), await evalParamRows(net), { kind: 'evalnet-params' });
       const opt = await sgd.state();
-      writeTensorFile(path.join(ck, 'optimizer.arrow'), opt.map((w) => ({ name: w.name, shape: w.tensor.shape, data: Float32Array.from(w.tensor.dataSync()) })), { kind: 'sgd-state' });
+      writeTensorFile(path.join(ck, 'optimizer.arrow'), await Promise.all(opt.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Float32Array.from(await w.tensor.data()) }))), { kind: 'sgd-state' });
+      tf.dispose(opt.map((w) => w.tensor));   // state() hands out copies
       const tmp = path.join(ck, 'state.json.tmp');
       fs.writeFileSync(tmp, JSON.stringify({ epochDone: epoch, epochs, savedAt: new Date().toISOString() }, null, 2));
       fs.renameSync(tmp, path.join(ck, 'state.json'));
       events.onEpochEnd?.(m);
     }
-    writeTensorFile(path.join(runDir, 'weights.arrow'), evalParamRows(net), { kind: 'evalnet-weights', genotype: cfg.genotype.name ?? '' });
+    writeTensorFile(path.join(runDir, 'weights.arrow'), await evalParamRows(net), { kind: 'evalnet-weights', genotype: cfg.genotype.name ?? '' });
     const last = epochs.at(-1);
     const result: RetrainResult = {
       runDir, genotype: cfg.genotype.name ?? null, params: desc.params, paramsAuxiliary: desc.paramsAuxiliary, epochs,

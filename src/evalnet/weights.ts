@@ -5,8 +5,8 @@ import { readTensorFile, type TensorRow } from '../bridge/arrow.js';
 import type { EvalNet } from './network.js';
 
 /** Every parameter and BN running statistic, in creation order. */
-export function evalParamRows(net: EvalNet): TensorRow[] {
-  return net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(e.variable.dataSync()) }));
+export async function evalParamRows(net: EvalNet): Promise<TensorRow[]> {
+  return Promise.all(net.params.entries.map(async (e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(await e.variable.data()) })));
 }
 
 /** Loads a parameter file into the network; every tensor must be present with the network's shape. */
