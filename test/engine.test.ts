@@ -25,6 +25,16 @@ test.serial('a command line with -C-like flags does not derail the native addon 
   t.is(JSON.parse(r.stdout).backend, 'tensorflow');
 });
 
+test.serial('BAYESNAS_BACKEND=cpu has every tfjs gradient (tfjs-core registers none of its own in Node)', async (t) => {
+  const code = "import('./src/engine/index.ts').then(async ({ initEngine, tf }) => { const e = await initEngine({ quiet: true }); "
+    + "const g = tf.grad((v) => tf.sum(tf.div(v, tf.add(v, 1))))(tf.tensor([1, 2, 3])); console.log(JSON.stringify({ backend: e.backend, g: Array.from(await g.data()) })); })";
+  const r = await execa('node', ['--import=tsx', '-e', code], { env: { BAYESNAS_BACKEND: 'cpu' }, reject: false });
+  t.is(r.exitCode, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  t.is(out.backend, 'cpu');
+  [1 / 4, 1 / 9, 1 / 16].forEach((want, i) => t.true(Math.abs(out.g[i] - want) < 1e-6, `d/dv v/(v+1) at ${i + 1}: ${out.g[i]}`));
+});
+
 test.serial('an unknown BAYESNAS_BACKEND is a clear error', async (t) => {
   const r = await execa('node', ['--import=tsx', '-e', "import('./src/engine/index.ts').then(m => m.initEngine()).catch(e => { console.error(e.message); process.exit(3); })"],
     { env: { BAYESNAS_BACKEND: 'tpu' }, reject: false });

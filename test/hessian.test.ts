@@ -145,32 +145,32 @@ test('gate on the logits: the diagonal seed gives Σ z² p(1−p); the exact val
 });
 
 for (const space of [tiny(BAYESNAS_SPACE), tiny(DARTS_SPACE, { gate: 'input' })]) {
-  test(`${space.name} supernet (gate ${space.gate}): switch Hessians are ≥ 0, cover every switch, and follow the scale conventions (spec §10.9–11)`, (t) => {
+  test.serial(`${space.name} supernet (gate ${space.gate}): switch Hessians are ≥ 0, cover every switch, and follow the scale conventions (spec §10.9–11)`, async (t) => {
     const net = buildSupernet(space, { inChannels: 1, seed: 4 });
     const x = randomTensor([4, 8, 8, 1], 5) as tf.Tensor4D;
     const y = tf.tensor1d([1, 2, 3, 4], 'int32');
-    const mean = switchHessian(net, [{ x, y }]);
+    const mean = await switchHessian(net, [{ x, y }]);
     const all = mean.cells.flatMap((c) => [...c.origin, ...c.child]);
     t.is(all.length, net.params.count('switches'));
     t.true(all.every((v) => v >= 0 && Number.isFinite(v)));
     t.true(all.filter((v) => v > 0).length > all.length * 0.9, 'curvature reaches nearly every switch');
-    const sum = switchHessian(net, [{ x, y }], { scale: 'batchSum' });
-    const ds = switchHessian(net, [{ x, y }], { scale: 'dataset', datasetSize: 1000 });
-    const twice = switchHessian(net, [{ x, y }, { x, y }]);
+    const sum = await switchHessian(net, [{ x, y }], { scale: 'batchSum' });
+    const ds = await switchHessian(net, [{ x, y }], { scale: 'dataset', datasetSize: 1000 });
+    const twice = await switchHessian(net, [{ x, y }, { x, y }]);
     const flat = (h: typeof mean) => h.cells.flatMap((c) => [...c.origin, ...c.child]);
     t.true(relErr(flat(sum), all.map((v) => 4 * v)) < 1e-4, 'batchSum = N · mean');
     t.true(relErr(flat(ds), all.map((v) => 1000 * v)) < 1e-4, 'dataset = N_train · mean');
     t.true(relErr(flat(twice), all) < 1e-6, 'M identical batches = one batch');
-    const target = flat(switchHessian(net, [{ x, y }], { seed: 'target' }));
+    const target = flat(await switchHessian(net, [{ x, y }], { seed: 'target' }));
     t.true(target.every((v, i) => v <= all[i] * (1 + 1e-4) + 1e-12), 'target-only seed keeps a part of the diagonal seed');
     const before = tf.memory().numTensors;
-    switchHessian(net, [{ x, y }]);
+    await switchHessian(net, [{ x, y }]);
     t.is(tf.memory().numTensors, before, 'no tensors leak from the Hessian pass');
     net.dispose();
   });
 }
 
-test('weight Hessians: conv filter diagonal = dense Σ_p (∂y_p/∂w)² h_p; classifier = Σ a² H_u (spec §6.6)', (t) => {
+test('weight Hessians: conv filter diagonal = dense Σ_p (∂y_p/∂w)² h_p; classifier = Σ a² H_u (spec §6.6)', async (t) => {
   const q = new ParamStore(3);
   const layer = conv(q, 'cw', { cin: 2, cout: 2, k: 3, stride: 2, padding: 1 });
   const w = q.get('cw.weight');
@@ -183,13 +183,13 @@ test('weight Hessians: conv filter diagonal = dense Σ_p (∂y_p/∂w)² h_p; cl
   const dense = denseDiag((ww) => ops.conv2d(x, ww as tf.Tensor4D, { stride: 2, padding: 1 }), w, h);
   t.true(relErr(rule, dense) < 1e-5, `relative error ${relErr(rule, dense)}`);
   const net = buildSupernet(tiny(BAYESNAS_SPACE, { layers: 2, reductions: [1] }), { inChannels: 1 });
-  const hw = switchHessian(net, [{ x: randomTensor([2, 8, 8, 1], 3) as tf.Tensor4D, y: tf.tensor1d([0, 1], 'int32') }], { weights: true }).weights!;
+  const hw = (await switchHessian(net, [{ x: randomTensor([2, 8, 8, 1], 3) as tf.Tensor4D, y: tf.tensor1d([0, 1], 'int32') }], { weights: true })).weights!;
   t.true(hw.has('classifier.weight') && hw.has('cells.0.preprocess0.conv.weight') && hw.has('stem.0.weight'));
   t.true([...hw.values()].every((v) => v.every((q2) => q2 >= 0 && Number.isFinite(q2))));
   net.dispose();
 });
 
-test('faithful mode = per-sample mode for one layer when samples and per-channel H_y are identical; otherwise batch-constant (spec §10.3)', (t) => {
+test('faithful mode = per-sample mode for one layer when samples and per-channel H_y are identical; otherwise batch-constant (spec §10.3)', async (t) => {
   const q = new ParamStore(4);
   const layer = conv(q, 'cf', { cin: 2, cout: 3, k: 3, padding: 1 });
   const one = inputs([1, 5, 5, 2], 2);
@@ -208,7 +208,7 @@ test('faithful mode = per-sample mode for one layer when samples and per-channel
   const [a, b] = tf.split(f, [1, 2], 0);
   t.true(relErr(tf.slice(b, [0, 0, 0, 0], [1, 5, 5, 2]).dataSync(), a.dataSync()) < 1e-6, 'copied to every sample');
   const net = buildSupernet(tiny(BAYESNAS_SPACE), { inChannels: 1 });
-  const hf = switchHessian(net, [{ x: randomTensor([4, 8, 8, 1], 5) as tf.Tensor4D, y: tf.tensor1d([1, 2, 3, 4], 'int32') }], { mode: 'faithful' });
+  const hf = await switchHessian(net, [{ x: randomTensor([4, 8, 8, 1], 5) as tf.Tensor4D, y: tf.tensor1d([1, 2, 3, 4], 'int32') }], { mode: 'faithful' });
   t.true(hf.cells.every((c) => [...c.origin, ...c.child].every((v) => v >= 0 && Number.isFinite(v))));
   net.dispose();
 });

@@ -9,14 +9,14 @@ import { buildSlice } from '../space/slice.js';
 import { refPython, PROJECT_ROOT } from '../bridge/python.js';
 import { randomNormalArray } from './util.js';
 
-export interface EngineBenchOptions { batch: number; size: number; steps: number; warmup: number; threads: number; seed: number; pytorch: boolean }
+export interface EngineBenchOptions { batch: number; size: number; steps: number; warmup: number; threads: number; seed: number; pytorch: boolean; /** PyTorch's device: cpu (default) or cuda */ torchDevice?: string }
 
 export interface EngineBenchResult {
   workload: string;
   backend: string;
   tensorflow: string | null;
   tfjs: { stepsMs: number[]; medianMs: number; lossFirst: number; lossLast: number; params: number; tensorsPerStep: number };
-  pytorch: { stepsMs: number[]; medianMs: number; lossLast: number | null; torch: string; threads: number; params: number } | null;
+  pytorch: { stepsMs: number[]; medianMs: number; lossLast: number | null; torch: string; device: string; threads: number; params: number } | null;
   ratio: number | null;
   options: EngineBenchOptions;
 }
@@ -66,18 +66,18 @@ export async function benchEngine(o: EngineBenchOptions, onStep?: (i: number) =>
   const sgd = new Sgd(vars, { lr: 0.05, momentum: 0.9, weightDecay: 3e-4 });
   const x = tf.tensor4d(randomNormalArray(o.batch * o.size * o.size * 3, o.seed), [o.batch, o.size, o.size, 3]);
   const labels = tf.oneHot(tf.tensor1d(Array.from({ length: o.batch }, (_, i) => (i * 7 + o.seed) % 10), 'int32'), 10);
-  const step = () => {
+  const step = async () => {   // the read waits for the device: the time covers the whole step on every backend
     const t0 = performance.now();
     const loss = sgd.step(() => tf.losses.softmaxCrossEntropy(labels, net.forward(x)) as tf.Scalar);
-    const v = loss.dataSync()[0];
+    const v = (await loss.data())[0];
     loss.dispose();
     return { ms: performance.now() - t0, loss: v };
   };
-  const py = o.pytorch ? await startPytorchServer('bayesnas_ref.bench_engine', ['--batch', String(o.batch), '--size', String(o.size), '--threads', String(o.threads), '--seed', String(o.seed)]) : null;
+  const py = o.pytorch ? await startPytorchServer('bayesnas_ref.bench_engine', ['--batch', String(o.batch), '--size', String(o.size), '--threads', String(o.threads), '--seed', String(o.seed), '--device', o.torchDevice ?? 'cpu']) : null;
   try {
     let lossFirst = NaN;
     for (let i = 0; i < o.warmup; i++) {
-      const r = step();
+      const r = await step();
       if (i === 0) lossFirst = r.loss;
       if (py) await py.step(1);
     }
@@ -85,7 +85,7 @@ export async function benchEngine(o: EngineBenchOptions, onStep?: (i: number) =>
     const tfjsMs: number[] = [], torchMs: number[] = [];
     let lossLast = NaN, torchLoss: number | null = null;
     for (let i = 0; i < o.steps; i++) {
-      const r = step();
+      const r = await step();
       tfjsMs.push(r.ms);
       lossLast = r.loss;
       if (py) { const p = await py.step(1); torchMs.push(...p.ms); torchLoss = p.loss; }
@@ -99,7 +99,7 @@ export async function benchEngine(o: EngineBenchOptions, onStep?: (i: number) =>
       workload: `supernet slice: batch ${o.batch} of ${o.size}x${o.size}x3, stem to 16 channels, mixed edges (7 DARTS ops, switch-gated) at stride 1 and 2, global pool, dense 10; SGD momentum 0.9, wd 3e-4`,
       backend: info.backend, tensorflow: info.tensorflowVersion,
       tfjs: { stepsMs: tfjsMs, medianMs: tfjsMedian, lossFirst, lossLast, params: net.params.count(), tensorsPerStep },
-      pytorch: py ? { stepsMs: torchMs, medianMs: torchMedian!, lossLast: torchLoss, torch: String(py.info.torch), threads: Number(py.info.threads), params: Number(py.info.params) } : null,
+      pytorch: py ? { stepsMs: torchMs, medianMs: torchMedian!, lossLast: torchLoss, torch: String(py.info.torch), device: String(py.info.device ?? 'cpu'), threads: Number(py.info.threads), params: Number(py.info.params) } : null,
       ratio: torchMedian ? tfjsMedian / torchMedian : null,
       options: o,
     };

@@ -29,7 +29,7 @@ export async function benchTrain(o: TrainBenchOptions, onStep?: (i: number, of: 
   const ys = Int32Array.from({ length: stepsPerEpoch * o.batch }, () => rng.int(10));
   const random = () => rng.next();
   let i = 0;
-  const step = () => {
+  const step = async () => {   // the read waits for the device: the time covers the whole step on every backend
     const k = i++ % stepsPerEpoch;
     const x = tf.tensor4d(xs.subarray(k * o.batch * per, (k + 1) * o.batch * per), [o.batch, o.size, o.size, 3]);
     const y = tf.oneHot(tf.tensor1d(ys.subarray(k * o.batch, (k + 1) * o.batch), 'int32'), 10);
@@ -39,7 +39,7 @@ export async function benchTrain(o: TrainBenchOptions, onStep?: (i: number, of: 
       const ce = tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
       return logitsAux ? tf.add(ce, tf.mul(o.auxiliaryWeight, tf.losses.softmaxCrossEntropy(y, logitsAux))) as tf.Scalar : ce;
     });
-    const v = loss.dataSync()[0];
+    const v = (await loss.data())[0];
     const ms = performance.now() - t0;
     tf.dispose([loss, x, y]);
     return { ms, loss: v };
@@ -49,12 +49,12 @@ export async function benchTrain(o: TrainBenchOptions, onStep?: (i: number, of: 
     '--C', String(o.C), '--batch', String(o.batch), '--size', String(o.size), '--images', String(o.images), '--drop-path', String(o.dropPath),
     '--auxiliary-weight', String(o.auxiliaryWeight), '--threads', String(o.threads), '--seed', String(o.seed)]) : null;
   try {
-    for (let w = 0; w < o.warmup; w++) { step(); if (py) await py.step(1); }
+    for (let w = 0; w < o.warmup; w++) { await step(); if (py) await py.step(1); }
     i = 0;
     const tfjsMs: number[] = [], torchMs: number[] = [];
     let lossLast = NaN, torchLoss: number | null = null;
     for (let s = 0; s < stepsPerEpoch; s++) {
-      const r = step();
+      const r = await step();
       tfjsMs.push(r.ms);
       lossLast = r.loss;
       if (py) { const p = await py.step(1); torchMs.push(...p.ms); torchLoss = p.loss; }

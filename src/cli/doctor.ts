@@ -1,7 +1,8 @@
 // `bayesnas doctor`: what this installation has (engine, Python reference, datasets) and what is
 // missing, with the fix for each.
 import os from 'node:os';
-import { initEngine, tf } from '../engine/index.js';
+import { describeEngine, initEngine, tf } from '../engine/index.js';
+import { softwareVulkan } from '../engine/launch.js';
 import { findDatasets } from '../data/index.js';
 import { probePython } from '../bridge/python.js';
 import { parse } from './args.js';
@@ -9,8 +10,9 @@ import { parse } from './args.js';
 export const summary = 'report backend, TensorFlow, Python reference and datasets, with fixes for what is missing';
 export const usage = `bayesnas doctor [--json]
 
-Checks the installation: which TensorFlow.js backend is used (tensorflow = native TensorFlow, cpu =
-pure JS, about 100x slower), the TensorFlow version, the PyTorch reference's interpreter and its
+Checks the installation: which TensorFlow.js backend is used (tensorflow = native TensorFlow, webgpu
+= TensorFlow.js on a GPU through Dawn/Vulkan, cpu = pure JS, about 100x slower), the TensorFlow
+version or the WebGPU adapter, the PyTorch reference's interpreter and its
 torch / pyarrow / numpy versions, and which datasets were found where. Exit status 0 when the native
 engine, the Python reference and the datasets are all present, 1 otherwise.`;
 
@@ -21,14 +23,15 @@ export async function run(argv: string[]): Promise<number> {
   const python = await probePython();
   const datasets = findDatasets().map((d) => ({ name: d.name, found: d.found, dir: d.dir, origin: d.origin, train: d.trainCount, test: d.testCount, problems: d.problems, fix: d.fix }));
   const missing: string[] = [];
-  if (engine.backend !== 'tensorflow') missing.push(`native TensorFlow engine: ${engine.reason ?? 'not selected'}; fix: npm run setup -- --only=engine --force`);
+  if (engine.backend === 'cpu') missing.push(`native TensorFlow engine: ${engine.reason ?? 'not selected'}; fix: npm run setup -- --only=engine --force`);
   if (!python.ok) missing.push(`Python reference: ${python.error}`);
   for (const d of datasets) {
     if (!d.found && d.name !== 'cifar10') missing.push(`${d.name}: not found; fix: ${d.fix ?? 'npm run setup -- --only=data'}`);
   }
   const report = {
     node: process.version, platform: `${os.platform()}-${os.arch()}`, cpus: os.cpus().length,
-    backend: engine.backend, package: engine.package, tensorflow: engine.tensorflowVersion, gpu: engine.gpu, tfjs: tf.version_core,
+    backend: engine.backend, package: engine.package, tensorflow: engine.tensorflowVersion, gpu: engine.gpu, adapter: engine.adapter ?? null, tfjs: tf.version_core,
+    softwareVulkan: softwareVulkan()?.icd ?? null,
     python, datasets, missing, ok: missing.length === 0,
   };
   if (values.json) {
@@ -36,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     const line = (k: string, v: string) => console.log(`${k.padEnd(18)} ${v}`);
     line('node', `${report.node} on ${report.platform}, ${report.cpus} cores`);
-    line('backend', `${engine.backend}${engine.backend === 'tensorflow' ? ` (TensorFlow ${engine.tensorflowVersion}${engine.gpu ? ', GPU build' : ', CPU build'}, ${engine.package})` : ' (pure JS: SLOW)'}`);
+    line('backend', describeEngine(engine));
     line('tfjs-core', tf.version_core);
     line('python reference', python.ok ? `${python.interpreter} (Python ${python.python}, torch ${python.torch}, pyarrow ${python.pyarrow}, numpy ${python.numpy}${python.cuda ? ', CUDA' : ''})` : `MISSING: ${python.error}`);
     for (const d of datasets) {

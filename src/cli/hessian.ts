@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (!list.length) throw new Error(`the switch split (${splits.switch.n} samples) holds no batch of ${B}`);
   const t0 = performance.now();
-  const h = switchHessian(net, list, { mode, seed: seedKind, scale, datasetSize: splits.train.n + splits.switch.n });
+  const h = await switchHessian(net, list, { mode, seed: seedKind, scale, datasetSize: splits.train.n + splits.switch.n });
   const seconds = (performance.now() - t0) / 1000;
   for (const b of list) { b.x.dispose(); b.y.dispose(); }
   const out = path.resolve(String(values.out ?? (values.run ? path.join(String(values.run), 'hessian.arrow') : path.join('runs', `hessian-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}.arrow`))));

@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
     onEpochEnd: (m) => { bar?.stop(); say(`epoch ${m.epoch} (${m.phase}): train loss ${m.trainLoss.toFixed(4)} acc ${m.trainAcc.toFixed(3)} | val loss ${m.valLoss.toFixed(4)} acc ${m.valAcc.toFixed(3)} | ${m.seconds.toFixed(0)} s`); },
     onPhase: say,
     onRound: (x) => say(strategy === 'bayesnas'
-      ? `round ${x.round}: Hessian ${x.hessianSeconds.toFixed(1)} s; γ(normal edges) ${x.gammaNormal.map((v) => v.toExponential(1)).join(' ')}; pruned ${x.pruned}`
+      ? `round ${x.round}: Hessian ${x.hessianSeconds.toFixed(1)} s; γ(normal edges) ${x.gammaNormal.map((v) => Number(v).toExponential(1)).join(' ')}; pruned ${x.pruned}`
       : `search epoch ${x.round}: architecture steps ${x.archSeconds.toFixed(1)} s${x.temperature !== undefined ? `, τ ${x.temperature.toFixed(3)}` : ''}; largest op weight per normal edge ${x.gammaNormal.map((v) => v.toFixed(3)).join(' ')}`),
   }, resume);
   if (values.json) console.log(JSON.stringify({ runDir: r.runDir, genotype: r.genotype, rounds: r.rounds, warmup: r.warmup, files: r.files }, null, 2));

@@ -88,9 +88,10 @@ function stridedSliceGrad(dy: tf.Tensor, xShape: number[], attrs: Record<string,
     const n = sizes[ax];
     if (s === 1 || n === 0) continue;
     const shp = g.shape;
-    const expanded = [...shp.slice(0, ax + 1), 1, ...shp.slice(ax + 1)];
-    const padSpec = expanded.map((_, i) => (i === ax + 1 ? [0, s - 1] : [0, 0]) as [number, number]);
-    g = tf.pad(tf.reshape(g, expanded), padSpec);
+    // as [before, n, 1, after] padded to [before, n, s, after]: rank 4 whatever the tensor's rank
+    // (the webgpu backend's Pad kernel does not compile for rank 5)
+    const prod = (d: number[]) => d.reduce((p, q) => p * q, 1);
+    g = tf.pad(tf.reshape(g, [prod(shp.slice(0, ax)), n, 1, prod(shp.slice(ax + 1))]), [[0, 0], [0, 0], [0, s - 1], [0, 0]]);
     g = tf.reshape(g, [...shp.slice(0, ax), n * s, ...shp.slice(ax + 1)]);
     g = tf.slice(g, shp.map(() => 0), shp.map((d, i) => (i === ax ? (n - 1) * s + 1 : d)));
   }

@@ -1,18 +1,26 @@
 // Engine: loads and selects the TensorFlow.js backend, and installs the project's gradient fixes.
 //
-// Policy (shared/design/architecture.md): `tensorflow` (tfjs-node built against a TensorFlow wheel by
-// scripts/setup.mjs; the GPU build where present), else the pure-JS `cpu` backend, which is only good
-// for tiny tests. BAYESNAS_BACKEND=tensorflow|cpu forces one. Every module imports `tf` from here.
+// Policy (shared/design/architecture.md): `tensorflow` from the GPU build of tfjs-node where it loads;
+// else `webgpu` (TensorFlow.js on Dawn/Vulkan, webgpu.ts) where the machine shows a GPU and Dawn finds
+// a hardware adapter for it; else `tensorflow` (tfjs-node built against a TensorFlow wheel by
+// scripts/setup.mjs); else the pure-JS `cpu` backend, which is only good for tiny tests.
+// BAYESNAS_BACKEND=tensorflow|webgpu|cpu forces one (a forced `webgpu` also takes a software adapter).
+// Every module imports `tf` from here, and reads tensors asynchronously (`await t.data()`): the webgpu
+// backend cannot read synchronously in Node.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core registers no gradients of its own in Node; the union package does (tfjs-node loads it too)
+import '@tensorflow/tfjs';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { installGradientFixes } from './grads.js';
+import { describeAdapter, gpuDeviceNodePresent, installWebgpuBackend, probeAdapter, type AdapterInfo } from './webgpu.js';
 
 export { tf };
 
-export type BackendName = 'tensorflow' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'cpu';
+const BACKENDS: BackendName[] = ['tensorflow', 'webgpu', 'cpu'];
 
 export interface EngineInfo {
   backend: BackendName;
@@ -27,6 +35,8 @@ export interface EngineInfo {
   reason: string | null;
   /** TensorFlow's oneDNN kernels on (BAYESNAS_ONEDNN=1 / TF_ENABLE_ONEDNN_OPTS=1): faster, not deterministic */
   onednn?: boolean;
+  /** the WebGPU adapter (webgpu backend only) */
+  adapter?: AdapterInfo;
 }
 
 const require = createRequire(import.meta.url);
@@ -88,15 +98,24 @@ export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}
   if (pending) return pending;
   pending = (async () => {
     const forced = (opts.backend ?? process.env.BAYESNAS_BACKEND ?? '').trim() as BackendName | '';
-    if (forced && forced !== 'tensorflow' && forced !== 'cpu') {
-      throw new Error(`BAYESNAS_BACKEND=${forced} is not a backend; use tensorflow or cpu`);
+    if (forced && !BACKENDS.includes(forced)) {
+      throw new Error(`BAYESNAS_BACKEND=${forced} is not a backend; use ${BACKENDS.join(', ')}`);
     }
     let result: EngineInfo;
-    if (forced === 'cpu') {
+    if (forced === 'webgpu') {
+      const probe = await probeAdapter();
+      if (typeof probe === 'string') throw new Error(`BAYESNAS_BACKEND=webgpu but the webgpu backend cannot start: ${probe}`);
+      await installWebgpuBackend(probe);
+      result = webgpuInfo(probe.adapter, 'forced by BAYESNAS_BACKEND=webgpu');
+    } else if (forced === 'cpu') {
       result = { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tensorflowVersion: null, gpu: false, degraded: false, reason: 'forced by BAYESNAS_BACKEND=cpu' };
     } else {
       const native = await loadNative();
-      if (typeof native === 'string') {
+      const probe = forced !== 'tensorflow' && !(typeof native !== 'string' && native.gpu) && gpuDeviceNodePresent() ? await probeAdapter() : null;
+      if (probe && typeof probe !== 'string' && !probe.adapter.fallback) {
+        await installWebgpuBackend(probe);
+        result = webgpuInfo(probe.adapter, 'a GPU adapter was found and no GPU build of TensorFlow is present');
+      } else if (typeof native === 'string') {
         if (forced === 'tensorflow') throw new Error(`BAYESNAS_BACKEND=tensorflow but the native engine cannot load: ${native}`);
         result = { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tensorflowVersion: null, gpu: false, degraded: true, reason: native };
       } else {
@@ -115,6 +134,17 @@ export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}
     return result;
   })();
   return pending;
+}
+
+function webgpuInfo(adapter: AdapterInfo, reason: string): EngineInfo {
+  return { backend: 'webgpu', package: '@tensorflow/tfjs-backend-webgpu', tensorflowVersion: null, gpu: !adapter.fallback, degraded: false, reason, adapter };
+}
+
+/** One line naming the backend, for logs and run headers. */
+export function describeEngine(e: EngineInfo): string {
+  if (e.backend === 'tensorflow') return `tensorflow (TensorFlow ${e.tensorflowVersion}, ${e.gpu ? 'GPU' : 'CPU'} build, ${e.package})`;
+  if (e.backend === 'webgpu') return `webgpu (${e.adapter ? describeAdapter(e.adapter) : 'unknown adapter'})`;
+  return 'cpu (pure JS: SLOW)';
 }
 
 export function engineInfo(): EngineInfo {

@@ -18,8 +18,9 @@ export function subsample2d(x: tf.Tensor4D, s: number): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
   const Ho = Math.ceil(H / s), Wo = Math.ceil(W / s);
   const xp = (Ho * s !== H || Wo * s !== W) ? tf.pad(x, [[0, 0], [0, Ho * s - H], [0, Wo * s - W], [0, 0]]) : x;
-  const r = tf.reshape(xp, [B, Ho, s, Wo, s * C]);
-  return tf.reshape(tf.slice(r, [0, 0, 0, 0, 0], [B, Ho, 1, Wo, C]), [B, Ho, Wo, C]);
+  // rank 4 throughout: the webgpu backend's Pad kernel (the slice's gradient) does not compile for rank 5
+  const r = tf.reshape(xp, [B * Ho, s, Wo, s * C]);
+  return tf.reshape(tf.slice(r, [0, 0, 0, 0], [B * Ho, 1, Wo, C]), [B, Ho, Wo, C]);
 }
 
 function padSpatial(x: tf.Tensor4D, p: number, value = 0): tf.Tensor4D {

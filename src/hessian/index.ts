@@ -41,9 +41,10 @@ function emptyCells(net: Supernet): CellHessian[] {
 }
 
 /** One batch: records the forward, seeds at the logits, sweeps back. Returns raw sums for this batch. */
-function oneBatch(net: Supernet, x: tf.Tensor4D, labels: tf.Tensor1D, o: HessianOptions, into: CellHessian[], weights: Map<string, Float32Array> | null) {
+async function oneBatch(net: Supernet, x: tf.Tensor4D, labels: tf.Tensor1D, o: HessianOptions, into: CellHessian[], weights: Map<string, Float32Array> | null) {
   const nOps = net.space.ops.length;
-  tf.tidy(() => {
+  // the tidy returns the switch terms as one tensor and the weight Hessians by name, read (asynchronously) after it
+  const out = tf.tidy(() => {
     const tape = new HessianTape({ weights: !!weights, mode: o.mode ?? 'per-sample' });
     const { logits, features } = net.forwardCells(x, { training: o.training ?? true, tape });
     const scale = o.scale ?? 'mean';
@@ -62,34 +63,37 @@ function oneBatch(net: Supernet, x: tf.Tensor4D, labels: tf.Tensor1D, o: Hessian
     } else {
       tape.backward(logits, softmaxSeed(logits, labels, o.seed === 'target' ? 'target' : 'diagonal', scale, o.datasetSize));
     }
-    for (const [key, h] of tape.switchHessians()) {
-      const m = /^cells\.(\d+)\.(origin|child)\.(\d+)(?:\.(\d+))?$/.exec(key);
-      if (!m) continue;
-      const cell = into[Number(m[1])];
-      if (m[2] === 'origin') cell.origin[Number(m[3])] += h;
-      else cell.child[Number(m[3]) * nOps + Number(m[4])] += h;
-    }
-    if (weights) {
-      for (const [name, h] of tape.weightHessians()) {
-        const v = h.dataSync() as Float32Array;
-        const acc = weights.get(name);
-        if (acc) for (let i = 0; i < v.length; i++) acc[i] += v[i];
-        else weights.set(name, Float32Array.from(v));
-      }
-    }
+    const sw = tape.switchHessianTensor();
+    const wh = weights ? [...tape.weightHessians()] : [];
+    return { keys: sw.keys, values: sw.values ?? [], names: wh.map(([k]) => k), hw: wh.map(([, h]) => h) };
   });
+  const vals = out.values instanceof tf.Tensor ? await out.values.data() : new Float32Array(0);
+  out.keys.forEach((key, i) => {
+    const m = /^cells\.(\d+)\.(origin|child)\.(\d+)(?:\.(\d+))?$/.exec(key);
+    if (!m) return;
+    const cell = into[Number(m[1])];
+    if (m[2] === 'origin') cell.origin[Number(m[3])] += vals[i];
+    else cell.child[Number(m[3]) * nOps + Number(m[4])] += vals[i];
+  });
+  for (const [j, name] of out.names.entries()) {
+    const v = await out.hw[j].data() as Float32Array;
+    const acc = weights!.get(name);
+    if (acc) for (let i = 0; i < v.length; i++) acc[i] += v[i];
+    else weights!.set(name, Float32Array.from(v));
+  }
+  tf.dispose([out.values, out.hw]);
 }
 
 /**
  * Switch Hessians averaged over the given batches (each {x, y}). The caller keeps ownership of the
  * batch tensors.
  */
-export function switchHessian(net: Supernet, batches: Iterable<{ x: tf.Tensor4D; y: tf.Tensor1D }>, o: HessianOptions = {}): SwitchHessian {
+export async function switchHessian(net: Supernet, batches: Iterable<{ x: tf.Tensor4D; y: tf.Tensor1D }>, o: HessianOptions = {}): Promise<SwitchHessian> {
   const cells = emptyCells(net);
   const weights = o.weights ? new Map<string, Float32Array>() : null;
   let M = 0, samples = 0;
   for (const b of batches) {
-    oneBatch(net, b.x, b.y, o, cells, weights);
+    await oneBatch(net, b.x, b.y, o, cells, weights);
     M++;
     samples += b.x.shape[0];
   }

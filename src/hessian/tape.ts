@@ -118,11 +118,18 @@ export class HessianTape {
     return H;
   }
 
-  /** Σ of the gate terms per switch key (scalars). */
-  switchHessians(): Map<SwitchKey, number> {
+  /** Σ of the gate terms per switch key, as one tensor [keys] (null without switches): read it with `await data()`. */
+  switchHessianTensor(): { keys: SwitchKey[]; values: tf.Tensor1D | null } {
     const keys = [...this.switchTerms.keys()];
-    if (!keys.length) return new Map();
-    const vals = tf.tidy(() => tf.stack(keys.map((k) => tf.addN(this.switchTerms.get(k)!))).dataSync());
+    return { keys, values: keys.length ? tf.stack(keys.map((k) => tf.addN(this.switchTerms.get(k)!))) as tf.Tensor1D : null };
+  }
+
+  /** Σ of the gate terms per switch key (scalars), read synchronously: for tests on the cpu and tensorflow backends. */
+  switchHessians(): Map<SwitchKey, number> {
+    const { keys, values } = this.switchHessianTensor();
+    if (!values) return new Map();
+    const vals = values.dataSync();
+    values.dispose();
     return new Map(keys.map((k, i) => [k, vals[i]]));
   }
 

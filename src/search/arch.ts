@@ -47,8 +47,9 @@ export class Adam {
     });
   }
 
-  state(): { step: number; m: number[][]; v: number[][] } {
-    return { step: this.step, m: this.m.map((t) => Array.from(t.dataSync())), v: this.v.map((t) => Array.from(t.dataSync())) };
+  async state(): Promise<{ step: number; m: number[][]; v: number[][] }> {
+    const read = (ts: tf.Variable[]) => Promise.all(ts.map(async (t) => Array.from(await t.data())));
+    return { step: this.step, m: await read(this.m), v: await read(this.v) };
   }
 
   restore(s: { step: number; m: number[][]; v: number[][] }): void {
@@ -128,8 +129,8 @@ export class ArchParams {
     };
   }
 
-  state(): Record<string, unknown> {
-    return { alpha: { normal: Array.from(this.alpha.normal.dataSync()), reduce: Array.from(this.alpha.reduce.dataSync()) }, adam: this.adam.state() };
+  async state(): Promise<Record<string, unknown>> {
+    return { alpha: { normal: Array.from(await this.alpha.normal.data()), reduce: Array.from(await this.alpha.reduce.data()) }, adam: await this.adam.state() };
   }
 
   restore(s: { alpha: { normal: number[]; reduce: number[] }; adam: { step: number; m: number[][]; v: number[][] } }): void {

@@ -34,18 +34,23 @@ export function edgeStrength(w: ArrayLike<number>, E: number, ops: string[]): nu
   return Array.from({ length: E }, (_, e) => Math.max(...ops.map((op, o) => (op === 'none' ? -Infinity : w[e * O + o]))));
 }
 
-function writeArchTable(file: string, arch: ArchParams, cfg: SearchConfig, meta: Record<string, string>) {
+/** The architecture weights (softmax of α) of one cell type, read from the device. */
+async function archWeights(arch: ArchParams, kind: CellType): Promise<Float32Array> {
+  const w = tf.tidy(() => arch.softmax()[kind]);
+  const v = await w.data() as Float32Array;
+  w.dispose();
+  return v;
+}
+
+async function writeArchTable(file: string, arch: ArchParams, cfg: SearchConfig, meta: Record<string, string>) {
   const cols = { cell_type: [] as string[], edge: [] as number[], node: [] as number[], source: [] as number[], op: [] as string[], alpha: [] as number[], weight: [] as number[] };
-  tf.tidy(() => {
-    const w = arch.softmax();
-    for (const kind of ['normal', 'reduce'] as CellType[]) {
-      const a = arch.alpha[kind].dataSync(), p = w[kind].dataSync();
-      cfg.space.edges[kind].forEach((e, ei) => arch.ops.forEach((op, oi) => {
-        const i = ei * arch.ops.length + oi;
-        cols.cell_type.push(kind); cols.edge.push(ei); cols.node.push(e.node); cols.source.push(e.source); cols.op.push(op); cols.alpha.push(a[i]); cols.weight.push(p[i]);
-      }));
-    }
-  });
+  for (const kind of ['normal', 'reduce'] as CellType[]) {
+    const a = await arch.alpha[kind].data(), p = await archWeights(arch, kind);
+    cfg.space.edges[kind].forEach((e, ei) => arch.ops.forEach((op, oi) => {
+      const i = ei * arch.ops.length + oi;
+      cols.cell_type.push(kind); cols.edge.push(ei); cols.node.push(e.node); cols.source.push(e.source); cols.op.push(op); cols.alpha.push(a[i]); cols.weight.push(p[i]);
+    }));
+  }
   const t = tableFromArrays({
     cell_type: cols.cell_type, edge: Int32Array.from(cols.edge), node: Int32Array.from(cols.node), source: Int32Array.from(cols.source),
     op: cols.op, alpha: Float64Array.from(cols.alpha), weight: Float64Array.from(cols.weight),
@@ -78,7 +83,7 @@ export function baselineStrategy(name: 'darts' | 'snas', cfg: SearchConfig, s: T
   let archSeconds = 0, temperature = a.tempInit;
   const lossOf = (x: tf.Tensor4D, y: tf.Tensor1D, w: ArchWeights) =>
     tf.losses.softmaxCrossEntropy(tf.oneHot(y, classes), net.forward(x, { training: true, switches: arch.switchesFrom(w) })) as tf.Scalar;
-  const strengths = (kind: CellType) => tf.tidy(() => edgeStrength(arch.softmax()[kind].dataSync(), cfg.space.edges[kind].length, arch.ops));
+  const strengths = async (kind: CellType) => edgeStrength(await archWeights(arch, kind), cfg.space.edges[kind].length, arch.ops);
   return {
     name,
     async searchEpoch(epoch, round, events) {
@@ -106,7 +111,7 @@ export function baselineStrategy(name: 'darts' | 'snas', cfg: SearchConfig, s: T
       };
       const te = performance.now();
       try {
-        const m = s.runEpoch(epoch, 'arch', events, undefined, undefined, hooks);
+        const m = await s.runEpoch(epoch, 'arch', events, undefined, undefined, hooks);
         events.onEpochEnd?.(m);
         await events.afterPhase?.('arch', (performance.now() - te) / 1000, epoch);
         return m;
@@ -115,20 +120,20 @@ export function baselineStrategy(name: 'darts' | 'snas', cfg: SearchConfig, s: T
       }
     },
     async afterEpoch(round) {
-      writeArchTable(path.join(s.runDir, 'state', `round-${round}.arrow`), arch, cfg, {
+      await writeArchTable(path.join(s.runDir, 'state', `round-${round}.arrow`), arch, cfg, {
         kind: 'search-arch', strategy: name, round: String(round), ops: arch.ops.join(','), ...(name === 'snas' ? { temperature: String(temperature) } : {}),
       });
       return {
-        hessianSeconds: 0, updateSeconds: 0, archSeconds, pruned: 0, gammaNormal: strengths('normal'), gammaReduce: strengths('reduce'),
+        hessianSeconds: 0, updateSeconds: 0, archSeconds, pruned: 0, gammaNormal: await strengths('normal'), gammaReduce: await strengths('reduce'),
         ...(name === 'snas' ? { temperature } : {}),
       };
     },
-    state: () => ({ arch: arch.state() }),
+    state: async () => ({ arch: await arch.state() }),
     restore(st) {
       if (st.arch) arch.restore(st.arch as Parameters<ArchParams['restore']>[0]);
     },
-    derive(kind) {
-      const w = tf.tidy(() => Array.from(arch.softmax()[kind].dataSync()));
+    async derive(kind) {
+      const w = Array.from(await archWeights(arch, kind));
       const E = cfg.space.edges[kind].length;
       const cell = deriveCell(cfg.space.edges[kind], arch.ops, cfg.space.nodes, { origin: edgeStrength(w, E, arch.ops), child: w },
         { ...cfg.derive, mode: cfg.derive.mode ?? 'darts' });

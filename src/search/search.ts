@@ -57,14 +57,14 @@ export interface SearchResult { runDir: string; rounds: RoundResult[]; warmup: E
 type Kind = 'normal' | 'reduce';
 
 /** Switch values and Hessians of one cell type in the layout updateType expects. */
-function typeInputs(s: TrainingSession, h: SwitchHessian, kind: Kind): TypeInputs {
+async function typeInputs(s: TrainingSession, h: SwitchHessian, kind: Kind): Promise<TypeInputs> {
   const O = s.cfg.space.ops.length;
   const cells = s.net.cells.filter((c) => c.reduction === (kind === 'reduce'));
   const hc = h.cells.filter((c) => c.reduction === (kind === 'reduce'));
   const rows = (flat: ArrayLike<number>, E: number) => Array.from({ length: E }, (_, e) => Array.from({ length: O }, (_, o) => flat[e * O + o]));
   return {
-    origin: cells.map((c) => Array.from(c.origin.dataSync())),
-    child: cells.map((c) => rows(c.child.dataSync(), c.edges.length)),
+    origin: await Promise.all(cells.map(async (c) => Array.from(await c.origin.data()))),
+    child: await Promise.all(cells.map(async (c) => rows(await c.child.data(), c.edges.length))),
     hOrigin: hc.map((c) => Array.from(c.origin)),
     hChild: hc.map((c) => rows(c.child, c.origin.length)),
   };
@@ -86,7 +86,7 @@ export function typeGammas(b: BayesState, kind: Kind) {
   return { origin: b[kind].origin.map((g) => g.gamma[0]), child: b[kind].child.flatMap((row) => row.map((g) => g.gamma[0])) };
 }
 
-function writeRoundTable(file: string, s: TrainingSession, h: SwitchHessian, b: BayesState, meta: Record<string, string>) {
+async function writeRoundTable(file: string, s: TrainingSession, h: SwitchHessian, b: BayesState, meta: Record<string, string>) {
   const cols: Record<string, Array<string | number>> = { cell_type: [], cell: [], edge: [], node: [], source: [], op: [], kind: [], switch: [], hessian: [], gamma: [], omega: [], C: [] };
   const O = s.cfg.space.ops.length;
   const counter = { normal: 0, reduce: 0 };
@@ -94,7 +94,7 @@ function writeRoundTable(file: string, s: TrainingSession, h: SwitchHessian, b: 
     const kind: Kind = cell.reduction ? 'reduce' : 'normal';
     const k = counter[kind]++;
     const hc = h.cells[cell.index];
-    const so = cell.origin.dataSync(), sc = cell.child.dataSync();
+    const so = await cell.origin.data(), sc = await cell.child.data();
     cell.edges.forEach((e, ei) => {
       const push = (op: string, kindName: string, sw: number, hv: number, g: { gamma: number[]; omega: number; C: number[][] }) => {
         cols.cell_type.push(kind); cols.cell.push(cell.index); cols.edge.push(ei); cols.node.push(e.node); cols.source.push(e.source);
@@ -142,9 +142,9 @@ export interface SearchStrategy {
   /** the work after a search epoch; fills the rest of the round's result */
   afterEpoch(round: number, events: SearchEvents): Promise<Omit<RoundResult, 'round' | 'epoch'>>;
   /** JSON-able state kept in the checkpoint */
-  state(): Record<string, unknown>;
+  state(): Promise<Record<string, unknown>>;
   restore(state: Record<string, unknown>): void;
-  derive(kind: Kind): { nodes: Genotype['normal']['nodes']; concat: number[] };
+  derive(kind: Kind): Promise<{ nodes: Genotype['normal']['nodes']; concat: number[] }>;
   dispose(): void;
 }
 
@@ -173,7 +173,7 @@ export function bayesnasStrategy(cfg: SearchConfig, s: TrainingSession): SearchS
       const omega = omegaTensors(bayes);
       const msk = mask();
       const te = performance.now();
-      const m = s.runEpoch(epoch, 'switch', events, omega, msk);
+      const m = await s.runEpoch(epoch, 'switch', events, omega, msk);
       tf.dispose([...omega.origin.values(), ...omega.child.values(), ...(msk ? [...msk.values()] : [])]);
       events.onEpochEnd?.(m);
       await events.afterPhase?.('switch', (performance.now() - te) / 1000, epoch);
@@ -187,14 +187,14 @@ export function bayesnasStrategy(cfg: SearchConfig, s: TrainingSession): SearchS
         list.push(b);
         if (list.length === cfg.hessian.batches) break;
       }
-      const h = switchHessian(s.net, list, { mode: cfg.hessian.mode, seed: cfg.hessian.seed, scale: cfg.hessian.scale, datasetSize: s.splits.switch.n });
+      const h = await switchHessian(s.net, list, { mode: cfg.hessian.mode, seed: cfg.hessian.seed, scale: cfg.hessian.scale, datasetSize: s.splits.switch.n });
       for (const b of list) tf.dispose([b.x, b.y]);
       const hessianSeconds = (performance.now() - t0) / 1000;
       await events.afterPhase?.('hessian', hessianSeconds, round);
       const tu = performance.now();
       bayes = {
-        normal: counts.normal ? updateType(bayes.normal, typeInputs(s, h, 'normal'), lambdas) : bayes.normal,
-        reduce: counts.reduce ? updateType(bayes.reduce, typeInputs(s, h, 'reduce'), lambdas) : bayes.reduce,
+        normal: counts.normal ? updateType(bayes.normal, await typeInputs(s, h, 'normal'), lambdas) : bayes.normal,
+        reduce: counts.reduce ? updateType(bayes.reduce, await typeInputs(s, h, 'reduce'), lambdas) : bayes.reduce,
         updates: bayes.updates + 1,
       };
       if (cfg.prune > 0) {
@@ -207,18 +207,18 @@ export function bayesnasStrategy(cfg: SearchConfig, s: TrainingSession): SearchS
       }
       const updateSeconds = (performance.now() - tu) / 1000;
       await events.afterPhase?.('update', updateSeconds, round);
-      writeRoundTable(path.join(s.runDir, 'state', `round-${round}.arrow`), s, h, bayes, {
+      await writeRoundTable(path.join(s.runDir, 'state', `round-${round}.arrow`), s, h, bayes, {
         kind: 'search-state', round: String(round), lambda_origin: String(cfg.lambdaOrigin), lambda_child: String(cfg.lambdaChild),
         update_mode: cfg.updateMode, hessian_mode: cfg.hessian.mode, hessian_scale: cfg.hessian.scale, hessian_seed: cfg.hessian.seed,
       });
       return { hessianSeconds, updateSeconds, archSeconds: hessianSeconds + updateSeconds, pruned: pruned.size, gammaNormal: typeGammas(bayes, 'normal').origin, gammaReduce: typeGammas(bayes, 'reduce').origin };
     },
-    state: () => ({ bayes, pruned: [...pruned] }),
+    state: async () => ({ bayes, pruned: [...pruned] }),
     restore(st) {
       if (st.bayes) bayes = st.bayes as BayesState;
       for (const p of (st.pruned as string[] | undefined) ?? []) pruned.add(p);
     },
-    derive(kind) {
+    async derive(kind) {
       const cell = deriveCell(space.edges[kind], space.ops, space.nodes, typeGammas(bayes, kind), cfg.derive);
       return { nodes: cell.nodes, concat: cell.concat };
     },
@@ -271,10 +271,10 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
     }
     for (let epoch = nextEpoch; epoch < cfg.warmupEpochs; epoch++) {
       const t0 = performance.now();
-      const m = s.runEpoch(epoch, 'warmup', events);
+      const m = await s.runEpoch(epoch, 'warmup', events);
       await events.afterPhase?.('warmup', (performance.now() - t0) / 1000, epoch);
       warmup.push(m);
-      await s.save(epoch, strategy.state());
+      await s.save(epoch, await strategy.state());
       events.onEpochEnd?.(m);
     }
     for (let epoch = Math.max(nextEpoch, cfg.warmupEpochs); epoch < cfg.warmupEpochs + cfg.rounds; epoch++) {
@@ -283,13 +283,13 @@ export async function runSearch(cfg: SearchConfig, runDir: string, events: Searc
       const r: RoundResult = { round, epoch: m, ...(await strategy.afterEpoch(round, events)) };
       rounds.push(r);
       s.log({ type: 'round', strategy: strategy.name, ...r });
-      await s.save(epoch, { ...strategy.state(), round });
+      await s.save(epoch, { ...(await strategy.state()), round });
       events.onRound?.(r);
     }
-    s.saveResults();
+    await s.saveResults();
     const td = performance.now();
     const reduce = s.net.cells.some((c) => c.reduction);
-    const genotype: Genotype = { normal: strategy.derive('normal'), reduce: reduce ? strategy.derive('reduce') : strategy.derive('normal'), name: path.basename(runDir) };
+    const genotype: Genotype = { normal: await strategy.derive('normal'), reduce: await strategy.derive(reduce ? 'reduce' : 'normal'), name: path.basename(runDir) };
     await events.afterPhase?.('derive', (performance.now() - td) / 1000, 0);
     const files = ['genotype.json', 'genotype.txt', 'cell-normal.svg', 'cell-reduce.svg'].map((f) => path.join(runDir, f));
     fs.writeFileSync(files[0], `${toJSON(genotype)}\n`);

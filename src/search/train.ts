@@ -96,8 +96,8 @@ export function switchPenalty(net: Supernet, lambdaOrigin: number, lambdaChild: 
   return (terms.length ? tf.addN(terms) : tf.scalar(0)) as tf.Scalar;
 }
 
-function paramRows(net: Supernet): TensorRow[] {
-  return net.params.entries.map((e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: e.variable.dataSync() as Float32Array }));
+async function paramRows(net: Supernet): Promise<TensorRow[]> {
+  return Promise.all(net.params.entries.map(async (e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: await e.variable.data() as Float32Array })));
 }
 
 export function loadParams(net: Supernet, file: string): void {
@@ -113,10 +113,10 @@ export function loadParams(net: Supernet, file: string): void {
 
 async function saveCheckpoint(dir: string, net: Supernet, opts: Sgd[], epochDone: number, extra: Record<string, unknown> = {}): Promise<void> {
   const ck = path.join(dir, 'checkpoint');
-  writeTensorFile(path.join(ck, 'params.arrow'), paramRows(net), { kind: 'supernet-params' });
+  writeTensorFile(path.join(ck, 'params.arrow'), await paramRows(net), { kind: 'supernet-params' });
   const optRows: TensorRow[] = [];
   for (const [i, o] of opts.entries()) {
-    for (const w of await o.state()) optRows.push({ name: `${i}/${w.name}`, shape: w.tensor.shape, data: Float32Array.from(w.tensor.dataSync()) });
+    for (const w of await o.state()) optRows.push({ name: `${i}/${w.name}`, shape: w.tensor.shape, data: Float32Array.from(await w.tensor.data()) });
   }
   writeTensorFile(path.join(ck, 'optimizer.arrow'), optRows, { kind: 'sgd-state' });
   const tmp = path.join(ck, 'state.json.tmp');
@@ -197,14 +197,14 @@ export class TrainingSession {
   async restore(): Promise<{ epochDone: number } & Record<string, unknown>> { return loadCheckpoint(this.runDir, this.net, [this.wOpt, this.sOpt]); }
 
   /** Validation loss and accuracy (BN running statistics). */
-  evaluate(hooks?: EpochHooks): { loss: number; acc: number } {
+  evaluate(hooks?: EpochHooks): Promise<{ loss: number; acc: number }> {
     const { cfg, net } = this;
     return evaluateSplit(this.splits.val, { batchSize: Math.max(cfg.batch, 64), padTo: cfg.padTo || undefined, channels: cfg.channels || undefined },
       net.classes, (x) => net.forward(x, { training: false, switches: hooks?.evalSwitches?.() }));
   }
 
   /** One epoch (0-based index `epoch` in the learning-rate schedule) of `phase`. */
-  runEpoch(epoch: number, phase: EpochPhase, events: TrainEvents = {}, omega?: Omega, mask?: Map<tf.Variable, tf.Tensor>, hooks: EpochHooks = {}): EpochMetrics {
+  async runEpoch(epoch: number, phase: EpochPhase, events: TrainEvents = {}, omega?: Omega, mask?: Map<tf.Variable, tf.Tensor>, hooks: EpochHooks = {}): Promise<EpochMetrics> {
     const { cfg, net, wOpt, sOpt } = this;
     const split = phase === 'warmup' ? this.splits.train : this.splits.switch;
     const lr = learningRate(cfg, epoch);
@@ -220,12 +220,12 @@ export class TrainingSession {
     for (const b of batches(split, { batchSize: cfg.batch, shuffle: true, seed: cfg.seed, epoch, augment, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
       let hitsT: tf.Tensor | null = null;
       if (phase === 'arch') hooks.beforeStep?.(step);
-      const loss = tf.tidy(() => {
+      const lossT = tf.tidy(() => {
         const { value, grads } = tf.variableGrads(() => {
           // inside the gradient scope: SNAS's α gets its gradient through the sampled switches
           const switches = phase === 'arch' ? hooks.switches?.(step) : undefined;
           const logits = net.forward(b.x, { training: true, switches });
-          hitsT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'int32')));
+          hitsT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), b.y), 'float32')));
           const ce = tf.losses.softmaxCrossEntropy(tf.oneHot(b.y, net.classes), logits) as tf.Scalar;
           return penalty ? tf.add(ce, switchPenalty(net, cfg.lambdaOrigin, cfg.lambdaChild, omega)) as tf.Scalar : ce;
         }, vars);
@@ -236,11 +236,13 @@ export class TrainingSession {
           // pruned switches stay at exactly zero
           if (mask) for (const [v, m] of mask) v.assign(tf.mul(v, m));
         }
-        return value.dataSync()[0];
+        return tf.stack([value, (hitsT as tf.Tensor | null) ?? tf.scalar(0)]);
       });
-      hits += (hitsT as tf.Tensor | null)?.dataSync()[0] ?? 0;
       (hitsT as tf.Tensor | null)?.dispose();
       tf.dispose([b.x, b.y]);
+      const [loss, stepHits] = await lossT.data();   // one read per step: the NaN check below needs it
+      lossT.dispose();
+      hits += stepHits;
       if (!Number.isFinite(loss)) {
         throw new Error(`loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (lr ${lr}); the last checkpoint in ${this.runDir}/checkpoint is intact — lower --lr and resume`);
       }
@@ -252,20 +254,23 @@ export class TrainingSession {
       if (step % 20 === 0 || step === steps) this.log({ type: 'step', epoch: epoch + 1, phase, step, loss, lr, imagesPerSecond: ips });
     }
     const seconds = (performance.now() - t0) / 1000;
-    const val = this.evaluate(phase === 'arch' ? hooks : undefined);
+    const val = await this.evaluate(phase === 'arch' ? hooks : undefined);
     const m: EpochMetrics = { epoch: epoch + 1, phase, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), valLoss: val.loss, valAcc: val.acc, imagesPerSecond: seen / seconds, seconds, lr };
     this.log({ type: 'epoch', ...m });
     return m;
   }
 
   /** Final weights and switches as Arrow tables in the run folder. */
-  saveResults(): void {
+  async saveResults(): Promise<void> {
     const { net, cfg } = this;
-    writeTensorFile(path.join(this.runDir, 'weights.arrow'), paramRows(net).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
-    writeTensorFile(path.join(this.runDir, 'switches.arrow'), net.cells.flatMap((c) => [
-      { name: `cells.${c.index}.switch_origin`, group: c.reduction ? 'reduce' : 'normal', shape: c.origin.shape, data: c.origin.dataSync() as Float32Array },
-      { name: `cells.${c.index}.switch_child`, group: c.reduction ? 'reduce' : 'normal', shape: c.child.shape, data: c.child.dataSync() as Float32Array },
-    ]), { kind: 'switches', ops: cfg.space.ops.join(',') });
+    writeTensorFile(path.join(this.runDir, 'weights.arrow'), (await paramRows(net)).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
+    const rows: TensorRow[] = [];
+    for (const c of net.cells) {
+      const group = c.reduction ? 'reduce' : 'normal';
+      rows.push({ name: `cells.${c.index}.switch_origin`, group, shape: c.origin.shape, data: await c.origin.data() as Float32Array },
+        { name: `cells.${c.index}.switch_child`, group, shape: c.child.shape, data: await c.child.data() as Float32Array });
+    }
+    writeTensorFile(path.join(this.runDir, 'switches.arrow'), rows, { kind: 'switches', ops: cfg.space.ops.join(',') });
   }
 
   dispose(): void {
@@ -285,12 +290,12 @@ export async function trainSupernet(cfg: TrainConfig, runDir: string, events: Tr
     const startEpoch = resume ? (await s.restore()).epochDone + 1 : (s.start('supernet train'), 0);
     const epochs: EpochMetrics[] = [];
     for (let epoch = startEpoch; epoch < cfg.warmupEpochs + cfg.switchEpochs; epoch++) {
-      const m = s.runEpoch(epoch, phaseOf(cfg, epoch), events);
+      const m = await s.runEpoch(epoch, phaseOf(cfg, epoch), events);
       epochs.push(m);
       await s.save(epoch);
       events.onEpochEnd?.(m);
     }
-    s.saveResults();
+    await s.saveResults();
     return { runDir, epochs, params: s.net.params.count('weights'), switches: s.net.params.count('switches'), tensorsPerStep: s.tensorsPerStep };
   } finally {
     s.dispose();
