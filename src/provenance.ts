@@ -18,9 +18,10 @@ export function codeVersion(): CodeVersion {
     const r = spawnSync('git', args, { cwd: root, encoding: 'utf8', timeout: 10_000 });
     return r.status === 0 ? r.stdout.trim() : null;
   };
-  const commit = git('rev-parse', 'HEAD');
+  // a copy without .git (scripts/gpu/run.sh on a GPU machine) names its commit in BAYESNAS_CODE_COMMIT
+  const commit = git('rev-parse', 'HEAD') ?? process.env.BAYESNAS_CODE_COMMIT ?? null;
   // tracked files only: run folders and downloaded data are ignored or untracked
-  const status = commit ? git('status', '--porcelain', '--untracked-files=no') : null;
+  const status = commit && !process.env.BAYESNAS_CODE_COMMIT ? git('status', '--porcelain', '--untracked-files=no') : null;
   cached = { version, commit, dirty: status === null ? null : status.length > 0 };
   return cached;
 }

@@ -29,26 +29,30 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .serving import announce, count_arg, serve_lines, timed_steps
+from .serving import announce, count_arg, device_of, serve_lines, synchronize, timed_steps
 from .slice_net import build_slice, param_count
 
 
 class Trainer:
-    def __init__(self, batch: int, size: int, seed: int, num_classes: int = 10):
+    def __init__(self, batch: int, size: int, seed: int, num_classes: int = 10, device: str = "cpu"):
         torch.manual_seed(seed)
+        self.device = device_of(device)
         self.model = build_slice(num_classes=num_classes).train()
         self.x = torch.randn(batch, 3, size, size)
         self.y = torch.randint(0, num_classes, (batch,))
+        self.model, self.x, self.y = self.model.to(self.device), self.x.to(self.device), self.y.to(self.device)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.05,
                                    momentum=0.9, weight_decay=3e-4)
 
     def step(self) -> tuple[float, float]:
         """One training step; returns (milliseconds, loss)."""
+        synchronize(self.device)
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(self.model(self.x), self.y)
         loss.backward()
         self.opt.step()
+        synchronize(self.device)
         ms = (time.perf_counter() - t0) * 1e3
         return ms, loss.item()
 
@@ -76,13 +80,14 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (timings synchronise the device)")
     ap.add_argument("--json", action="store_true", help="print only the JSON result")
     ap.add_argument("--serve", action="store_true", help="step-by-step mode on stdin")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
-    tr = Trainer(a.batch, a.size, a.seed)
-    info = {"framework": "pytorch", "torch": torch.__version__,
+    tr = Trainer(a.batch, a.size, a.seed, device=a.device)
+    info = {"framework": "pytorch", "torch": torch.__version__, "device": str(tr.device),
             "threads": torch.get_num_threads(), "batch": a.batch, "size": a.size}
 
     if a.serve:

@@ -33,28 +33,32 @@ import torch
 import torch.nn.functional as F
 
 from .bench_engine import _num, serve
-from .serving import announce, timed_steps
+from .serving import announce, device_of, synchronize, timed_steps
 from .spaces import SpaceError, get_space
 from .supernet import GATES, Supernet
 
 
 class Trainer:
     def __init__(self, space, batch: int, size: int, seed: int, num_classes: int = 10,
-                 in_channels: int = 3, gate: str = "output", lr: float = 0.025):
+                 in_channels: int = 3, gate: str = "output", lr: float = 0.025, device: str = "cpu"):
         torch.manual_seed(seed)
+        self.device = device_of(device)
         self.model = Supernet(space, num_classes, in_channels, gate).train()
         self.x = torch.randn(batch, in_channels, size, size)
         self.y = torch.randint(0, num_classes, (batch,))
+        self.model, self.x, self.y = self.model.to(self.device), self.x.to(self.device), self.y.to(self.device)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.9,
                                    weight_decay=3e-4)
 
     def step(self) -> tuple[float, float]:
         """One training step; returns (milliseconds, loss)."""
+        synchronize(self.device)
         t0 = time.perf_counter()
         self.opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(self.model(self.x), self.y)
         loss.backward()
         self.opt.step()
+        synchronize(self.device)
         ms = (time.perf_counter() - t0) * 1e3
         return ms, loss.item()
 
@@ -72,6 +76,7 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (timings synchronise the device)")
     ap.add_argument("--json", action="store_true", help="print only the JSON result")
     ap.add_argument("--serve", action="store_true", help="step-by-step mode on stdin")
     a = ap.parse_args(argv)
@@ -81,9 +86,9 @@ def main(argv=None) -> None:
     except SpaceError as e:
         ap.error(str(e))
     torch.set_num_threads(a.threads)
-    tr = Trainer(space, a.batch, a.size, a.seed, gate=a.gate, lr=a.lr)
+    tr = Trainer(space, a.batch, a.size, a.seed, gate=a.gate, lr=a.lr, device=a.device)
     params = tr.model.param_count()
-    info = {"framework": "pytorch", "torch": torch.__version__,
+    info = {"framework": "pytorch", "torch": torch.__version__, "device": str(tr.device),
             "threads": torch.get_num_threads(), "space": space.name, "C": space.C,
             "layers": space.layers, "gate": a.gate, "lr": a.lr, "batch": a.batch,
             "size": a.size,

@@ -74,7 +74,8 @@ from torch.nn.grad import conv2d_input
 
 from .ops import (BayesDilConv, BayesSepConv, DartsDilConv, DartsSepConv, FactorizedReduce,
                   ZeroPadMaxPool, Zero, _Wrap)
-from .serving import announce, count_arg, serve_lines, timed
+from .serving import announce, count_arg, device_of, serve_lines, synchronize
+from .serving import timed as timed_calls
 from .spaces import PRESETS, Space, SpaceError, get_space, space_from_dict
 from .supernet import GATES, CReduct, ReLUConvBN, Supernet
 
@@ -523,14 +524,18 @@ def recursion_forward(model: Supernet, x: torch.Tensor, y: torch.Tensor, mode: s
             tape.backward(feats, full_softmax_seed(logits, W, scale, dataset_size))
         else:
             tape.backward(logits, softmax_seed(logits, y, seed, scale, dataset_size))
+        # one transfer from the device for all switches
+        keys = list(tape.switch)
+        flat = torch.stack([torch.as_tensor(tape.switch[key], device=logits.device).reshape(()) for key in keys]).double().cpu().tolist() if keys else []
+        values = dict(zip(keys, flat))
         cells = []
         for k, c in enumerate(model.cells):
             E, O = c.switch_child.shape
             origin, child = np.zeros(E), np.zeros((E, O))
             for e in range(E):
-                origin[e] = float(tape.switch.get((k, "origin", e, -1), 0.0))
+                origin[e] = values.get((k, "origin", e, -1), 0.0)
                 for o in range(O):
-                    child[e, o] = float(tape.switch.get((k, "child", e, o), 0.0))
+                    child[e, o] = values.get((k, "child", e, o), 0.0)
             cells.append({"cell": k, "type": c.cell_type, "origin": origin, "child": child})
     return cells, logits
 
@@ -672,6 +677,14 @@ def _serve(model, x, y, a, fin=sys.stdin, fout=sys.stdout) -> None:
     """'hvp N [REPS]': the exact Hessian of the first N switches (by HVPs), REPS times;
     'recursion [REPS]': the fast recursion over all switches -> {"ms": [...], "switches": n}."""
     total = sum(p.numel() for p in model.switches())
+    device = x.device
+
+    def timed(f, reps):   # both end with a transfer to the host; the syncs keep earlier work out
+        def g():
+            synchronize(device)
+            f()
+            synchronize(device)
+        return timed_calls(g, reps)
 
     def handle(parts: list[str]) -> dict:
         if parts[0] == "hvp" and 2 <= len(parts) <= 3:
@@ -753,6 +766,7 @@ def main(argv=None) -> None:
     ap.add_argument("--dtype", choices=("float32", "float64"), default=None,
                     help="default float64, float32 with --serve")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (with --serve: timings synchronise the device)")
     ap.add_argument("--out", default=None, help="output Arrow table")
     ap.add_argument("--json", action="store_true", help="print only the JSON summary")
     ap.add_argument("--serve", action="store_true", help="timing mode on stdin")
@@ -765,12 +779,14 @@ def main(argv=None) -> None:
         model, x, y = _build(a)
     except (SpaceError, ValueError, OSError) as e:
         ap.error(str(e))
+    dev = device_of(a.device)
+    model, x, y = model.to(dev), x.to(dev), y.to(dev)
     total = sum(p.numel() for p in model.switches())
     info = {"framework": "pytorch", "torch": torch.__version__,
             "threads": torch.get_num_threads(), "space": model.space.name, "C": model.space.C,
             "layers": model.space.layers, "gate": model.gate, "batch": int(x.shape[0]),
             "size": int(x.shape[2]), "switches": total, "dtype": a.dtype, "mode": a.mode,
-            "seed_kind": a.seed_kind, "scale": a.scale}
+            "seed_kind": a.seed_kind, "scale": a.scale, "device": str(dev)}
     if a.serve:
         announce(info)
         _serve(model, x, y, a)

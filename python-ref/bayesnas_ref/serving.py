@@ -32,6 +32,21 @@ def serve_lines(handle: Callable[[list[str]], dict], fin=sys.stdin, fout=sys.std
         fout.flush()
 
 
+def device_of(name: str):
+    """The torch device of a --device flag; a clear error where CUDA is asked for and absent."""
+    import torch
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {name}: torch {torch.__version__} sees no CUDA device")
+    return torch.device(name)
+
+
+def synchronize(device) -> None:
+    """Waits for the device's queued work (a no-op on the CPU): timings cover the whole step."""
+    if device.type == "cuda":
+        import torch
+        torch.cuda.synchronize(device)
+
+
 def count_arg(parts: list[str], i: int, default: int, least: int) -> int:
     """Word i of a command as a count >= least (default when absent)."""
     if len(parts) <= i:

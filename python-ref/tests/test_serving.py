@@ -47,3 +47,21 @@ def test_step_protocol_times_each_step_and_rejects_bad_counts():
     assert "below 0" in r[2]["error"] and "ValueError" in r[3]["error"]
     assert "expected 'step [N]'" in r[4]["error"]
     assert tr.n == 4
+
+
+def test_device_flag_cpu_and_a_clear_error_for_absent_cuda():
+    import torch
+    from bayesnas_ref.serving import device_of, synchronize
+    assert device_of("cpu").type == "cpu"
+    synchronize(device_of("cpu"))   # a no-op on the CPU
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="--device cuda: torch .* sees no CUDA device"):
+            device_of("cuda")
+
+
+def test_bench_engine_reports_its_device_and_times_steps():
+    from bayesnas_ref import bench_engine
+    tr = bench_engine.Trainer(batch=2, size=8, seed=0, device="cpu")
+    ms, loss = tr.step()
+    assert ms > 0 and loss > 0
+    assert next(tr.model.parameters()).device.type == "cpu"

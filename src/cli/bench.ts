@@ -8,9 +8,10 @@ import { benchHessian } from '../bench/hessian.js';
 import { benchBridge } from '../bench/bridge.js';
 import { choiceFlag, intFlag, parse, UsageError, type Values } from './args.js';
 import { progress } from './progress.js';
+import { profileTable } from '../bench/profile.js';
 
 export const summary = 'benchmarks measured side by side (engine, supernet, hessian, bridge)';
-export const usage = `bayesnas bench engine|supernet|hessian|search|train|bridge [options]
+export const usage = `bayesnas bench engine|supernet|hessian|search|train|bridge|suite [options]
 
   engine   one training step (forward, backward, SGD update) of a supernet slice: batch of 32x32x3,
            stem to 16 channels, a stride-1 and a stride-2 mixed edge of the 7 DARTS ops each gated
@@ -31,6 +32,8 @@ export const usage = `bayesnas bench engine|supernet|hessian|search|train|bridge
   train    one training epoch of DARTS_V2's evaluation network at a reduced size (8 cells, C=16,
            auxiliary head, drop-path, batch 64 of 32x32x3), tfjs vs PyTorch CPU, alternating step by
            step; medians, epoch times and their ratio. \`bayesnas bench train --help\`.
+  suite    engine, supernet (with a per-kernel profile) and hessian in one run, one summary table:
+           the GPU comparison (webgpu against PyTorch CUDA). \`bayesnas bench suite --help\`.
   bridge   a pythonia round trip (median of --calls), and a float32 tensor moved TypeScript →
            Python → TypeScript as an Arrow IPC file (--mb, default 100) and as a plain list
            through pythonia (--list-mb, default 10; lists are slow), medians of --repeats.
@@ -45,6 +48,8 @@ Options:
   --threads N      PyTorch intra-op threads (2)
   --seed N         seed of weights and batch (0)
   --hvp-switches N hessian: switches per timed batch of exact PyTorch HVPs (16)
+  --torch-device D PyTorch's device: cpu or cuda (cpu); with cuda the steps are timed after a sync
+  --profile        supernet: also time one TensorFlow.js step kernel by kernel (tf.profile)
   --no-pytorch     time TensorFlow.js only
   --out FILE       also write the JSON result to FILE
   --json           print the result as JSON`;
@@ -52,15 +57,16 @@ Options:
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'search') return (await import('./bench-search.js')).run(argv.slice(1));
   if (argv[0] === 'train') return (await import('./bench-train.js')).run(argv.slice(1));
+  if (argv[0] === 'suite') return (await import('./bench-suite.js')).run(argv.slice(1));
   const { values, positionals } = parse(argv, {
     batch: { type: 'string' }, size: { type: 'string' }, steps: { type: 'string' }, warmup: { type: 'string' },
     threads: { type: 'string' }, seed: { type: 'string' }, 'no-pytorch': { type: 'boolean' }, out: { type: 'string' },
     space: { type: 'string' }, C: { type: 'string' }, layers: { type: 'string' },
-    'hvp-switches': { type: 'string' }, calls: { type: 'string' }, mb: { type: 'string' }, 'list-mb': { type: 'string' }, repeats: { type: 'string' },
+    'hvp-switches': { type: 'string' }, 'torch-device': { type: 'string' }, profile: { type: 'boolean' }, calls: { type: 'string' }, mb: { type: 'string' }, 'list-mb': { type: 'string' }, repeats: { type: 'string' },
   });
   if (values.help || positionals.length === 0) { console.log(usage); return values.help ? 0 : 2; }
   const what = positionals[0];
-  if (!['engine', 'supernet', 'hessian', 'bridge'].includes(what)) throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet, hessian, bridge)`);
+  if (!['engine', 'supernet', 'hessian', 'bridge'].includes(what)) throw new UsageError(`unknown benchmark '${what}' (available: engine, supernet, hessian, search, train, bridge, suite)`);
   if (what === 'bridge') {
     const r = await benchBridge({ calls: intFlag(values, 'calls', 1000, 1), arrowMB: intFlag(values, 'mb', 100, 1), listMB: intFlag(values, 'list-mb', 10, 1), repeats: intFlag(values, 'repeats', 3, 1) });
     writeOut(values, r);
@@ -78,7 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   const o = {
     batch: intFlag(values, 'batch', 32, 1), size: intFlag(values, 'size', 32, 4), steps: intFlag(values, 'steps', 15, 1),
     warmup: intFlag(values, 'warmup', 3, 0), threads: intFlag(values, 'threads', 2, 1), seed: intFlag(values, 'seed', 0),
-    pytorch: !values['no-pytorch'],
+    pytorch: !values['no-pytorch'], torchDevice: torchDevice(values),
   };
   const bar = progress('bench engine', o.steps, { quiet: !!values.json });
   const r = await benchEngine(o, (i) => bar.update(i));
@@ -97,6 +103,12 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
+export function torchDevice(values: Values): string {
+  const d = String(values['torch-device'] ?? 'cpu');
+  if (!/^(cpu|cuda(:\d+)?)$/.test(d)) throw new UsageError(`--torch-device must be cpu or cuda (or cuda:N), got '${d}'`);
+  return d;
+}
+
 function writeOut(values: Values, r: unknown) {
   if (!values.out) return;
   fs.mkdirSync(path.dirname(path.resolve(String(values.out))), { recursive: true });
@@ -109,6 +121,7 @@ async function runSupernet(values: Values, backend: string): Promise<number> {
     space, batch: intFlag(values, 'batch', 64, 1), size: intFlag(values, 'size', 16, 4), C: intFlag(values, 'C', 16, 2),
     layers: intFlag(values, 'layers', 8, 1), steps: intFlag(values, 'steps', 5, 1), warmup: intFlag(values, 'warmup', 1, 0),
     threads: intFlag(values, 'threads', 2, 1), seed: intFlag(values, 'seed', 0), pytorch: !values['no-pytorch'],
+    torchDevice: torchDevice(values), profile: !!values.profile,
   };
   const bar = progress('bench supernet', o.steps, { quiet: !!values.json });
   const r = await benchSupernet(o, (i) => bar.update(i));
@@ -123,6 +136,7 @@ async function runSupernet(values: Values, backend: string): Promise<number> {
       console.log(`pytorch ${r.pytorch.torch}: median ${r.pytorch.medianMs.toFixed(0)} ms/step, ${r.pytorch.imagesPerSecond.toFixed(1)} images/s, ${r.pytorch.params} params`);
       console.log(`ratio tfjs/pytorch (step time): ${r.ratio!.toFixed(2)} (goal <= 1.5)`);
     }
+    if (r.profile) console.log(`\none tfjs step by kernel:\n${profileTable(r.profile)}`);
   }
   return 0;
 }
@@ -133,6 +147,7 @@ async function runHessian(values: Values): Promise<number> {
     size: intFlag(values, 'size', 16, 4), C: intFlag(values, 'C', 16, 2), layers: intFlag(values, 'layers', 8, 1),
     steps: intFlag(values, 'steps', 5, 1), warmup: intFlag(values, 'warmup', 1, 0), seed: intFlag(values, 'seed', 0),
     pytorch: !values['no-pytorch'], hvpSwitches: intFlag(values, 'hvp-switches', 16, 1), threads: intFlag(values, 'threads', 2, 1),
+    torchDevice: torchDevice(values),
   };
   const bar = progress('bench hessian', o.steps, { quiet: !!values.json });
   const r = await benchHessian(o, (i) => bar.update(i));
