@@ -87,14 +87,15 @@ export async function run(argv: string[]): Promise<number> {
     results.engine = r;
     rows.push({ workload: `slice step, batch ${r.options.batch} of ${r.options.size}²`, tfjsMs: r.tfjs.medianMs, torchMs: r.pytorch?.medianMs ?? null, ratio: r.ratio, note: `${r.tfjs.tensorsPerStep} tensors leaked per step` });
   });
-  for (const size of q ? [8] : [16, 32]) {
+  const supernet = async (size: number) => {
     await attempt(`supernet-${size}`, async () => {
       const r = await benchSupernet({ ...common, space: 'darts', batch: q ? 8 : 64, size, C: q ? 4 : 16, layers: q ? 3 : 8, warmup: q ? 1 : 2, profile: size === (q ? 8 : 16) });
       results[`supernet-${size}`] = r;
       rows.push({ workload: `DARTS supernet step, ${r.options.layers} cells, C=${r.options.C}, batch ${r.options.batch} of ${size}²`, tfjsMs: r.tfjs.medianMs, torchMs: r.pytorch?.medianMs ?? null, ratio: r.ratio,
         note: `${r.tfjs.imagesPerSecond.toFixed(0)} vs ${r.pytorch ? r.pytorch.imagesPerSecond.toFixed(0) : '–'} images/s` });
     });
-  }
+  };
+  await supernet(q ? 8 : 16);
   await attempt('hessian', async () => {
     const r = await benchHessian({ ...common, space: 'bayesnas', batch: q ? 4 : 32, size: q ? 8 : 16, C: q ? 4 : 16, layers: q ? 3 : 8, warmup: 1, hvpSwitches: q ? 2 : 16 });
     results.hessian = r;
@@ -102,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
       torchMs: r.pytorch?.recursionMs.median ?? null, ratio: r.pytorch ? r.hessianMs.median / r.pytorch.recursionMs.median : null,
       note: `tfjs Hessian / tfjs forward+backward ${r.ratio.toFixed(2)}` });
   });
+  if (!q) await supernet(32);
 
   const { md, summary } = write();
   if (values.json) console.log(JSON.stringify(summary, null, 2));
