@@ -7,5 +7,7 @@ export default {
   workerThreads: false,
   concurrency: 2,
   timeout: '5m',
-  environmentVariables: { TF_CPP_MIN_LOG_LEVEL: '2' },
+  // the tests read tensors synchronously on the default backend, so a GPU machine must not pick
+  // webgpu for them by itself; test/webgpu.test.ts forces it
+  environmentVariables: { TF_CPP_MIN_LOG_LEVEL: '2', BAYESNAS_AUTO_WEBGPU: '0' },
 };

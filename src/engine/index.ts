@@ -4,7 +4,8 @@
 // else `webgpu` (TensorFlow.js on Dawn/Vulkan, webgpu.ts) where the machine shows a GPU and Dawn finds
 // a hardware adapter for it; else `tensorflow` (tfjs-node built against a TensorFlow wheel by
 // scripts/setup.mjs); else the pure-JS `cpu` backend, which is only good for tiny tests.
-// BAYESNAS_BACKEND=tensorflow|webgpu|cpu forces one (a forced `webgpu` also takes a software adapter).
+// BAYESNAS_BACKEND=tensorflow|webgpu|cpu forces one (a forced `webgpu` also takes a software adapter);
+// BAYESNAS_AUTO_WEBGPU=0 keeps the automatic choice off the GPU.
 // Every module imports `tf` from here, and reads tensors asynchronously (`await t.data()`): the webgpu
 // backend cannot read synchronously in Node.
 import * as tf from '@tensorflow/tfjs-core';
@@ -111,7 +112,8 @@ export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}
       result = { backend: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tensorflowVersion: null, gpu: false, degraded: false, reason: 'forced by BAYESNAS_BACKEND=cpu' };
     } else {
       const native = await loadNative();
-      const probe = forced !== 'tensorflow' && !(typeof native !== 'string' && native.gpu) && gpuDeviceNodePresent() ? await probeAdapter() : null;
+      const autoWebgpu = forced !== 'tensorflow' && process.env.BAYESNAS_AUTO_WEBGPU !== '0' && !(typeof native !== 'string' && native.gpu) && gpuDeviceNodePresent();
+      const probe = autoWebgpu ? await probeAdapter() : null;
       if (probe && typeof probe !== 'string' && !probe.adapter.fallback) {
         await installWebgpuBackend(probe);
         result = webgpuInfo(probe.adapter, 'a GPU adapter was found and no GPU build of TensorFlow is present');
