@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { initEngine, nativeBindingPath, tf } from '../src/engine/index.js';
+import { initEngine, nativeBindingPath, parseTfjsFlags, tf } from '../src/engine/index.js';
 import * as ops from '../src/engine/ops.js';
 import { fdCheck, randomTensor, relErr } from './helpers/numeric.js';
 import { convRef, poolRef, type Arr4 } from './helpers/reference.js';
@@ -33,6 +33,16 @@ test.serial('BAYESNAS_BACKEND=cpu has every tfjs gradient (tfjs-core registers n
   const out = JSON.parse(r.stdout);
   t.is(out.backend, 'cpu');
   [1 / 4, 1 / 9, 1 / 16].forEach((want, i) => t.true(Math.abs(out.g[i] - want) < 1e-6, `d/dv v/(v+1) at ${i + 1}: ${out.g[i]}`));
+});
+
+test.serial('BAYESNAS_TFJS_FLAGS: parsed into numbers, booleans and text; an unknown flag is an error naming it', async (t) => {
+  t.deepEqual(parseTfjsFlags(' A_B=64, C=true,D=false ,E=x1'), { A_B: 64, C: true, D: false, E: 'x1' });
+  t.throws(() => parseTfjsFlags('lower=1'), { message: /'lower=1' is not NAME=value/ });
+  const r = await execa('node', ['--import=tsx', 'test/helpers/print-backend.ts'], { env: { BAYESNAS_TFJS_FLAGS: 'NO_SUCH_FLAG=1' }, reject: false });
+  t.not(r.exitCode, 0);
+  t.regex(r.stderr, /BAYESNAS_TFJS_FLAGS: NO_SUCH_FLAG: Cannot set flag NO_SUCH_FLAG/);
+  const ok = await execa('node', ['--import=tsx', 'test/helpers/print-backend.ts'], { env: { BAYESNAS_TFJS_FLAGS: 'IS_TEST=true' } });
+  t.deepEqual(JSON.parse(ok.stdout).flags, { IS_TEST: true });
 });
 
 test.serial('an unknown BAYESNAS_BACKEND is a clear error', async (t) => {

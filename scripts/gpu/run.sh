@@ -13,6 +13,7 @@
 #                       per-kernel profile of one supernet step (and summary.json)
 #   supernet-5-cells.json  the supernet benchmark on 5 cells, in a process of its own
 #   log.txt             everything the steps printed
+# BAYESNAS_TFJS_FLAGS (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64) passes TensorFlow.js flags to every step.
 # Each step has its own time limit (60 + 120 + 300 + 90 s: the whole script fits in ten minutes); a
 # failing step is logged and the next one still runs.
 set -uo pipefail

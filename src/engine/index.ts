@@ -38,6 +38,23 @@ export interface EngineInfo {
   onednn?: boolean;
   /** the WebGPU adapter (webgpu backend only) */
   adapter?: AdapterInfo;
+  /** TensorFlow.js flags set from BAYESNAS_TFJS_FLAGS */
+  flags?: Record<string, number | boolean | string>;
+}
+
+/**
+ * BAYESNAS_TFJS_FLAGS="NAME=value,…": TensorFlow.js environment flags (numbers, true/false, or text),
+ * e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64 for the webgpu backend's command batching.
+ */
+export function parseTfjsFlags(text: string): Record<string, number | boolean | string> {
+  const out: Record<string, number | boolean | string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(part);
+    if (!m) throw new Error(`BAYESNAS_TFJS_FLAGS: '${part}' is not NAME=value`);
+    const v = m[2].trim();
+    out[m[1]] = v === 'true' ? true : v === 'false' ? false : v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return out;
 }
 
 const require = createRequire(import.meta.url);
@@ -127,6 +144,14 @@ export function initEngine(opts: { backend?: BackendName; quiet?: boolean } = {}
     tf.env().set('PROD', true);   // silences tfjs-core's console adverts and notices; we print our own
     if (!(await tf.setBackend(result.backend))) throw new Error(`tf.setBackend('${result.backend}') failed`);
     await tf.ready();
+    const flags = parseTfjsFlags(process.env.BAYESNAS_TFJS_FLAGS ?? '');
+    for (const [k, v] of Object.entries(flags)) {
+      try { tf.env().set(k, v); } catch (e) {
+        const hint = k.startsWith('WEBGPU_') && result.backend !== 'webgpu' ? ` (a flag of the webgpu backend; the backend is ${result.backend})` : '';
+        throw new Error(`BAYESNAS_TFJS_FLAGS: ${k}: ${(e as Error).message}${hint}`);
+      }
+    }
+    if (Object.keys(flags).length) result.flags = flags;
     installGradientFixes();
     if (result.degraded && !opts.quiet) {
       process.stderr.write(`WARNING: native TensorFlow engine unavailable (${result.reason}).\n`
