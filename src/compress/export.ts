@@ -139,5 +139,5 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
   const j = JSON.parse(fs.readFileSync(file, 'utf8'));
   const bin = fs.readFileSync(path.join(dir, 'weights.bin'));
   const specs = j.weightsManifest.flatMap((g: { weights: tf.io.WeightsManifestEntry[] }) => g.weights);
-  return tfl.loadLayersModel(tf.io.fromMemory(j.modelTopology, specs, bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength)));
+  return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: j.modelTopology, weightSpecs: specs, weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) }));
 }
