@@ -24,7 +24,7 @@ test('BAYESNAS_BACKEND=webgpu without an adapter is a clear error', async (t) =>
   t.regex(r.stderr, /BAYESNAS_BACKEND=webgpu but the webgpu backend cannot start: Dawn found no WebGPU adapter/);
 });
 
-test('webgpu: supernet loss, gradients and switch Hessians equal the cpu backend\'s; training keeps the tensor count', async (t) => {
+test('webgpu: loss, gradients and Hessians of the supernets, an evaluation network and LeNet-5 equal the cpu backend\'s; training keeps the tensor count', async (t) => {
   const r = await execa('node', ['--import=tsx', 'test/helpers/webgpu-parity.ts'], { env, reject: false, timeout: 600_000 });
   if (r.exitCode !== 0 && noAdapter.test(r.stderr) && !expectAdapter) return t.pass('no WebGPU adapter on this machine');
   t.is(r.exitCode, 0, r.stderr.split('\n').filter((l) => !/artificially reduced/.test(l)).slice(-15).join('\n'));
@@ -36,6 +36,7 @@ test('webgpu: supernet loss, gradients and switch Hessians equal the cpu backend
     t.true(x.hessianErr < 1e-4, `${x.space}: switch Hessians differ by ${x.hessianErr} of their scale`);
     t.is(new Set(x.counts).size, 1, `${x.space}: tensor counts over three steps ${x.counts}`);
   }
+  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
 });
 
 test('webgpu: `bayesnas search` runs end to end on real Fashion-MNIST (warm-up, switch epoch, Hessian, update, derivation)', async (t) => {

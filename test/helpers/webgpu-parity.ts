@@ -5,6 +5,11 @@ import { Sgd } from '../../src/engine/sgd.js';
 import { switchHessian } from '../../src/hessian/index.js';
 import { BAYESNAS_SPACE, DARTS_SPACE, type SpaceSpec } from '../../src/space/spaces.js';
 import { buildSupernet } from '../../src/space/supernet.js';
+import { buildEvalNet } from '../../src/evalnet/network.js';
+import { PUBLISHED } from '../../src/genotype/published.js';
+import { CompressNet } from '../../src/compress/model.js';
+import { weightHessians } from '../../src/compress/bayes.js';
+import { LENET_5 } from '../../src/compress/spec.js';
 import { randomTensor } from './numeric.js';
 
 const engine = await initEngine({ quiet: true });
@@ -48,6 +53,53 @@ async function compare(space: SpaceSpec) {
   return { space: `${space.name}/${space.gate}`, lossCpu: a.loss, lossWebgpu: b.loss, gradErr: relErrs(a.grads, b.grads), hessianErr: relErrs(a.hessian, b.hessian), counts };
 }
 
+/** Loss and gradients of `lossOf` over `vars`, read back: once on cpu, once on webgpu (same tensors, moved). */
+async function lossAndGrads(lossOf: () => tf.Scalar, vars: tf.Variable[]) {
+  const out = tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(lossOf, vars);
+    return [value, ...vars.map((v) => grads[v.name])];
+  });
+  const data = await Promise.all(out.map(async (t) => await t.data() as Float32Array));
+  tf.dispose(out);
+  return { loss: data[0][0], grads: data.slice(1) };
+}
+
+/** DARTS_V2's evaluation network with its auxiliary head: CE + 0.4·CE(aux). */
+async function evalnet() {
+  await tf.setBackend('cpu');
+  const net = buildEvalNet({ genotype: PUBLISHED.DARTS_V2.genotype, C: 4, layers: 3, auxiliary: true, seed: 3 });
+  // batch 8: the head's last batch norm runs on 1x1 maps, so with 2 samples it would normalise ±1 and
+  // amplify rounding differences hundredfold
+  const x = randomTensor([8, 8, 8, 3], 7) as tf.Tensor4D;
+  const y = tf.oneHot(tf.tensor1d([3, 8, 1, 0, 5, 2, 9, 4], 'int32'), 10);
+  const vars = net.params.variables();
+  const lossOf = () => {
+    const { logits, logitsAux } = net.forward(x, { training: true });
+    return tf.add(tf.losses.softmaxCrossEntropy(y, logits), tf.mul(0.4, tf.losses.softmaxCrossEntropy(y, logitsAux!))) as tf.Scalar;
+  };
+  const a = await lossAndGrads(lossOf, vars);
+  await tf.setBackend('webgpu');
+  const b = await lossAndGrads(lossOf, vars);
+  net.dispose(); tf.dispose([x, y]);
+  return { space: 'evalnet DARTS_V2 + auxiliary head', lossCpu: a.loss, lossWebgpu: b.loss, gradErr: relErrs(a.grads, b.grads), hessianErr: 0, counts: [0] };
+}
+
+/** LeNet-5 of the compression runs: loss, gradients, and the recursion's weight Hessians. */
+async function lenet() {
+  await tf.setBackend('cpu');
+  const net = new CompressNet(LENET_5, { grouping: 'neuron', input: [28, 28, 1], classes: 10, seed: 1 });
+  const x = randomTensor([4, 28, 28, 1], 9);
+  const y = tf.tensor1d([1, 4, 7, 9], 'int32');
+  const lossOf = () => tf.losses.softmaxCrossEntropy(tf.oneHot(y, 10), net.forward(x)) as tf.Scalar;
+  const hess = async () => (await weightHessians(net, [{ x, y }])).flatMap((h) => [h.weight, h.bias]);
+  const a = await lossAndGrads(lossOf, net.variables()), ha = await hess();
+  await tf.setBackend('webgpu');
+  const b = await lossAndGrads(lossOf, net.variables()), hb = await hess();
+  tf.dispose([x, y]);
+  return { space: 'compress LeNet-5', lossCpu: a.loss, lossWebgpu: b.loss, gradErr: relErrs(a.grads, b.grads), hessianErr: relErrs(ha, hb), counts: [0] };
+}
+
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
+results.push(await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
