@@ -4,6 +4,7 @@
 // TensorFlow's fused batch norm on the tensorflow backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { native, onTensorflow, registerNativeKernel, runNative, type NativeAttr } from './native.js';
+import { batchNormWebgpu, webgpuBatchNormReady } from './webgpu-bn.js';
 
 export interface ConvOpts {
   stride?: number;
@@ -168,10 +169,16 @@ export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Te
     const [y, mean, variance, runningMean, runningVar] = fusedBatchNorm(x as tf.Tensor4D, g, b, eps, running);
     return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, runningMean: runningMean as tf.Tensor1D | undefined, runningVar: runningVar as tf.Tensor1D | undefined };
   }
-  const axes = [...Array(x.rank - 1).keys()];
-  const { mean, variance } = tf.moments(x, axes);
-  const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
-  const res: BatchNormResult = { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  let res: BatchNormResult;
+  if (webgpuBatchNormReady() && process.env.BAYESNAS_WEBGPU_FUSED_BN !== '0') {
+    res = batchNormWebgpu(x, g, b, eps);
+  } else {
+    const axes = [...Array(x.rank - 1).keys()];
+    const { mean, variance } = tf.moments(x, axes);
+    const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+    res = { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+  }
+  const { mean, variance } = res;
   if (running) {
     const n = x.size / C, m = running.momentum;
     res.runningMean = tf.add(tf.mul(running.mean, 1 - m), tf.mul(mean, m)) as tf.Tensor1D;

@@ -9,6 +9,7 @@
 //     of the project reads tensors with `await t.data()` only.
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWebgpuBatchNorm } from './webgpu-bn.js';
 
 export interface AdapterInfo {
   vendor: string;
@@ -84,6 +85,7 @@ export async function installWebgpuBackend(p: Probe): Promise<void> {
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu loaded but registered no `webgpu` backend');
   chunkAddN();
+  registerWebgpuBatchNorm();
 }
 
 /**

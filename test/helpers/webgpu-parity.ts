@@ -10,6 +10,7 @@ import { PUBLISHED } from '../../src/genotype/published.js';
 import { CompressNet } from '../../src/compress/model.js';
 import { weightHessians } from '../../src/compress/bayes.js';
 import { LENET_5 } from '../../src/compress/spec.js';
+import { batchNorm } from '../../src/engine/ops.js';
 import { randomTensor } from './numeric.js';
 
 const engine = await initEngine({ quiet: true });
@@ -99,7 +100,35 @@ async function lenet() {
   return { space: 'compress LeNet-5', lossCpu: a.loss, lossWebgpu: b.loss, gradErr: relErrs(a.grads, b.grads), hessianErr: relErrs(ha, hb), counts: [0] };
 }
 
+/** The batch norm alone (webgpu: its fused kernels) on shapes with M not a multiple of the workgroup, rank 2, and 1x1 maps. */
+async function batchNorms() {
+  const shapes = [[8, 16, 16, 32], [7, 33], [3, 1, 1, 768]];
+  const one = async (shape: number[]) => {
+    const C = shape[shape.length - 1];
+    const pass = async () => {
+      const x = randomTensor(shape, 11), r = randomTensor(shape, 12);
+      const g = tf.variable(tf.add(1, randomTensor([C], 13))), b = tf.variable(randomTensor([C], 14));
+      const out = tf.tidy(() => {
+        const f = (xx: tf.Tensor) => tf.sum(tf.mul(batchNorm(xx, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D).y, r)) as tf.Scalar;
+        const { grads } = tf.variableGrads(() => f(x), [g, b]);
+        const bn = batchNorm(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D);
+        return [bn.y, bn.mean, bn.variance, tf.grad(f)(x), grads[g.name], grads[b.name]];
+      });
+      const data = await Promise.all(out.map(async (t) => await t.data() as Float32Array));
+      tf.dispose([...out, x, r, g, b]);
+      return data;
+    };
+    await tf.setBackend('cpu');
+    const a = await pass();
+    await tf.setBackend('webgpu');
+    return relErrs(a, await pass());
+  };
+  const errs = [];
+  for (const shape of shapes) errs.push(await one(shape));
+  return { space: 'batch norm (y, mean, variance, dx, dg, db)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+}
+
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await evalnet(), await lenet());
+results.push(await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
