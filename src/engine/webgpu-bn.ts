@@ -1,12 +1,12 @@
-// Training-mode batch norm in four WebGPU programs (two forward, two backward) instead of about thirty
-// element-wise and reduction kernels through autodiff of the composition. Batch norms make up more than
-// half of the kernel launches of a supernet step on the webgpu backend, and each launch has a fixed cost.
+// Training-mode batch norm in WebGPU programs of its own instead of about thirty element-wise and
+// reduction kernels through autodiff of the composition (plus six for the running statistics). Batch
+// norms make up more than half of the kernel launches of a supernet step on the webgpu backend, and
+// each launch has a fixed cost.
 //
-// On x viewed as [M, C] (all axes but the last flattened):
-//   stats      [2, C]  mean and biased variance per channel (one workgroup per channel, two passes)
-//   apply      y = (x − mean)·rsqrt(var + eps)·g + b
-//   gradStats  [2, C]  Σ dy and Σ dy·x̂ per channel
-//   gradInput  dx = g·rstd/M·(M·dy − Σdy − x̂·Σdy·x̂);  dg = Σ dy·x̂, db = Σ dy
+// On x viewed as [M, C] (all axes but the last flattened), each program one launch:
+//   forward   mean [C]; biased variance [C] (a second pass, exact); y = (x − mean)·rsqrt(var + eps)·g + b;
+//             and, when asked, each running statistic r ← (1 − m)·r + m·f·batch (f = M/(M−1) for the variance)
+//   backward  Σ dy [C]; Σ dy·x̂ [C]; dx = g·rstd/M·(M·dy − Σdy − x̂·Σdy·x̂)   (dg = Σ dy·x̂, db = Σ dy)
 // The programs follow @tensorflow/tfjs-backend-webgpu's program interface (WebGPUBackend.runWebGPUProgram):
 // the backend generates the bindings (`result`, one array per variable name, `uniforms`) and the entry
 // point that calls `main(index)`.
@@ -20,6 +20,7 @@ interface Program {
 interface Backend { runWebGPUProgram(p: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: Array<{ type: string; data: number[] }>): tf.TensorInfo }
 
 const WG = 64;
+const UNIFORMS = 'M : i32, C : i32, eps : f32, momentum : f32, factor : f32,';
 
 /** Σ over the workgroup, returned to every invocation (WG is a power of two). */
 const WG_SUM = `
@@ -36,87 +37,86 @@ const WG_SUM = `
     return total;
   }`;
 
-/** One workgroup per channel; `body` computes `a` and `b`, written to rows 0 and 1 of the [2, C] result. */
-function perChannel(key: string, variableNames: string[], C: number, body: string): Program {
+/** Σ over the rows of channel c of `term` (a WGSL expression in the element index i): one workgroup per channel. */
+function perChannel(key: string, variableNames: string[], C: number, prologue: string, term: string, epilogue: string): Program {
   return {
-    variableNames, outputShape: [2, C], shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: [0, 1] }, dispatch: [C, 1, 1],
-    workgroupSize: [WG, 1, 1], uniforms: 'M : i32, C : i32, eps : f32,', size: false,
+    variableNames, outputShape: [C], shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: [0] }, dispatch: [C, 1, 1],
+    workgroupSize: [WG, 1, 1], uniforms: UNIFORMS, size: false,
     getUserCode: () => `${WG_SUM}
   fn main(index : i32) {
     let c = i32(workgroupId.x);
-    ${body}
-    if (localId.x == 0u) { result[c] = a; result[uniforms.C + c] = b; }
+    ${prologue}
+    var s = 0.0;
+    for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) {
+      let i = m * uniforms.C + c;
+      s = s + ${term};
+    }
+    let total = workgroupSum(s);
+    if (localId.x == 0u) { result[c] = ${epilogue}; }
   }`,
   };
 }
 
-function elementwise(key: string, variableNames: string[], shape: number[], body: string): Program {
-  const size = shape[0] * shape[1];
+/** `value` (a WGSL expression in index and channel c) for every element of an [M, C] or [C] output. */
+function elementwise(key: string, variableNames: string[], shape: number[], prologue: string, value: string): Program {
+  const size = shape.reduce((a, b) => a * b, 1);
   return {
-    variableNames, outputShape: shape, shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: [0, 1] }, dispatch: [Math.ceil(size / WG), 1, 1],
-    workgroupSize: [WG, 1, 1], uniforms: 'M : i32, C : i32, eps : f32,', size: true,
+    variableNames, outputShape: shape, shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: shape.map((_, i) => i) }, dispatch: [Math.ceil(size / WG), 1, 1],
+    workgroupSize: [WG, 1, 1], uniforms: UNIFORMS, size: true,
     getUserCode: () => `
   fn main(index : i32) {
     if (index < uniforms.size) {
       let c = index % uniforms.C;
-      let mean = stats[c];
-      let rstd = inverseSqrt(stats[uniforms.C + c] + uniforms.eps);
-      ${body}
+      ${prologue}
+      setOutputAtIndex(index, ${value});
     }
   }`,
   };
 }
 
-const STATS = `
-    var s = 0.0;
-    for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) { s = s + x[m * uniforms.C + c]; }
-    let a = workgroupSum(s) / f32(uniforms.M);
-    var q = 0.0;
-    for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) { let d = x[m * uniforms.C + c] - a; q = q + d * d; }
-    let b = workgroupSum(q) / f32(uniforms.M);`;
-
-const GRAD_STATS = `
-    let mean = stats[c];
-    let rstd = inverseSqrt(stats[uniforms.C + c] + uniforms.eps);
-    var s = 0.0;
-    var q = 0.0;
-    for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) {
-      let i = m * uniforms.C + c;
-      s = s + dy[i];
-      q = q + dy[i] * (x[i] - mean) * rstd;
-    }
-    let a = workgroupSum(s);
-    let b = workgroupSum(q);`;
+const NORMALIZED = 'let rstd = inverseSqrt(variance[c] + uniforms.eps);';
 
 const KERNELS = {
-  BnasBatchNormStats: (M: number, C: number) => perChannel('stats', ['x'], C, STATS),
-  BnasBatchNormApply: (M: number, C: number) => elementwise('apply', ['x', 'stats', 'g', 'b'], [M, C], 'setOutputAtIndex(index, (x[index] - mean) * rstd * g[c] + b[c]);'),
-  BnasBatchNormGradStats: (M: number, C: number) => perChannel('gradstats', ['dy', 'x', 'stats'], C, GRAD_STATS),
-  BnasBatchNormGradInput: (M: number, C: number) => elementwise('gradinput', ['dy', 'x', 'stats', 'gstats', 'g'], [M, C],
-    `let xhat = (x[index] - mean) * rstd;
-      setOutputAtIndex(index, g[c] * rstd / f32(uniforms.M) * (f32(uniforms.M) * dy[index] - gstats[c] - xhat * gstats[uniforms.C + c]));`),
+  BnasBatchNormMean: { inputs: ['x'], program: (M: number, C: number) => perChannel('mean', ['x'], C, '', 'x[i]', 'total / f32(uniforms.M)') },
+  BnasBatchNormVariance: { inputs: ['x', 'mean'], program: (M: number, C: number) => perChannel('variance', ['x', 'mean'], C, 'let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)') },
+  BnasBatchNormApply: {
+    inputs: ['x', 'mean', 'variance', 'g', 'b'],
+    program: (M: number, C: number) => elementwise('apply', ['x', 'mean', 'variance', 'g', 'b'], [M, C], NORMALIZED, '(x[index] - mean[c]) * rstd * g[c] + b[c]'),
+  },
+  BnasBatchNormRunning: {
+    inputs: ['running', 'batch'],
+    program: (M: number, C: number) => elementwise('running', ['running', 'batch'], [C], '', '(1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * batch[c]'),
+  },
+  BnasBatchNormSumDy: { inputs: ['dy'], program: (M: number, C: number) => perChannel('sumdy', ['dy'], C, '', 'dy[i]', 'total') },
+  BnasBatchNormSumDyXhat: {
+    inputs: ['dy', 'x', 'mean', 'variance'],
+    program: (M: number, C: number) => perChannel('sumdyxhat', ['dy', 'x', 'mean', 'variance'], C, `let mu = mean[c]; ${NORMALIZED}`, 'dy[i] * (x[i] - mu) * rstd', 'total'),
+  },
+  BnasBatchNormGradInput: {
+    inputs: ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'],
+    program: (M: number, C: number) => elementwise('gradinput', ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'], [M, C],
+      `${NORMALIZED} let xhat = (x[index] - mean[c]) * rstd; let n = f32(uniforms.M);`,
+      'g[c] * rstd / n * (n * dy[index] - sdy[c] - xhat * sdyx[c])'),
+  },
 } as const;
 type KernelName = keyof typeof KERNELS;
-/** each kernel's inputs, in the order of its program's variable names */
-const INPUTS: Record<KernelName, string[]> = {
-  BnasBatchNormStats: ['x'], BnasBatchNormApply: ['x', 'stats', 'g', 'b'],
-  BnasBatchNormGradStats: ['dy', 'x', 'stats'], BnasBatchNormGradInput: ['dy', 'x', 'stats', 'gstats', 'g'],
-};
+interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?: number }
 
 let registered = false;
 
-/** Registers the four kernels on the webgpu backend (once; after the backend's module has loaded). */
+/** Registers the kernels on the webgpu backend (once; after the backend's module has loaded). */
 export function registerWebgpuBatchNorm(): void {
   if (registered) return;
   for (const name of Object.keys(KERNELS) as KernelName[]) {
+    const k = KERNELS[name];
     tf.registerKernel({
       kernelName: name, backendName: 'webgpu',
       kernelFunc: ({ inputs, backend, attrs }) => {
-        const ins = INPUTS[name].map((k) => (inputs as Record<string, tf.TensorInfo>)[k]);
-        const [M, C] = ins[INPUTS[name].indexOf('x')].shape;
-        const eps = (attrs as { eps?: number }).eps ?? 0;
-        return (backend as unknown as Backend).runWebGPUProgram(KERNELS[name](M, C), ins, 'float32',
-          [{ type: 'int32', data: [M] }, { type: 'int32', data: [C] }, { type: 'float32', data: [eps] }]);
+        const ins = k.inputs.map((n) => (inputs as Record<string, tf.TensorInfo>)[n]);
+        const a = attrs as unknown as Attrs;
+        return (backend as unknown as Backend).runWebGPUProgram(k.program(a.M, a.C), ins, 'float32', [
+          { type: 'int32', data: [a.M] }, { type: 'int32', data: [a.C] }, { type: 'float32', data: [a.eps ?? 0] },
+          { type: 'float32', data: [a.momentum ?? 0] }, { type: 'float32', data: [a.factor ?? 1] }]);
       },
     });
   }
@@ -125,32 +125,37 @@ export function registerWebgpuBatchNorm(): void {
 
 export const webgpuBatchNormReady = () => registered && tf.getBackend() === 'webgpu';
 
-const run = (name: KernelName, inputs: Record<string, tf.Tensor>, eps = 0) =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor;
-
-/** Row r of a [2, C] tensor, as [C]. */
-const row = (t: tf.Tensor, r: number) => tf.reshape(tf.slice(t, [r, 0], [1, t.shape[1]!]), [t.shape[1]!]) as tf.Tensor1D;
+const run = (name: KernelName, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
+  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 
 /**
- * y, batch mean and biased batch variance of x over all axes but the last. The statistics carry no
- * gradient of their own: y's gradient already accounts for their dependence on x.
+ * y, batch mean and biased batch variance of x over all axes but the last, and with `running` the
+ * updated running statistics (PyTorch's: unbiased variance). The statistics carry no gradient of
+ * their own: y's gradient already accounts for their dependence on x.
  */
-export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, running?: { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number }) {
   const C = x.shape[x.rank - 1], M = x.size / C;
+  const at: Attrs = { M, C, eps };
   const x2 = tf.reshape(x, [M, C]);
-  const stats = run('BnasBatchNormStats', { x: x2 });
+  const mean = run('BnasBatchNormMean', { x: x2 }, at) as tf.Tensor1D;
+  const variance = run('BnasBatchNormVariance', { x: x2, mean }, at) as tf.Tensor1D;
   const f = tf.customGrad((xx, gg, bb, save) => {
-    (save as tf.GradSaveFunc)([xx as tf.Tensor, gg as tf.Tensor]);
+    // the backward pass runs after the forward's scope has ended: what it reads must be saved
+    (save as tf.GradSaveFunc)([xx as tf.Tensor, gg as tf.Tensor, mean, variance]);
     return {
-      value: run('BnasBatchNormApply', { x: xx as tf.Tensor, stats, g: gg as tf.Tensor, b: bb as tf.Tensor }, eps),
+      value: run('BnasBatchNormApply', { x: xx as tf.Tensor, mean, variance, g: gg as tf.Tensor, b: bb as tf.Tensor }, at),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, gs] = saved;
-        const gstats = run('BnasBatchNormGradStats', { dy, x: xs, stats }, eps);
-        const dx = run('BnasBatchNormGradInput', { dy, x: xs, stats, gstats, g: gs }, eps);
-        return [dx, row(gstats, 1), row(gstats, 0)];
+        const [xs, gs, mean, variance] = saved;
+        const sdy = run('BnasBatchNormSumDy', { dy }, at);
+        const sdyx = run('BnasBatchNormSumDyXhat', { dy, x: xs, mean, variance }, at);
+        return [run('BnasBatchNormGradInput', { dy, x: xs, mean, variance, sdy, sdyx, g: gs }, at), sdyx, sdy];
       },
     };
   });
   const y = tf.reshape(f(x2, g, b) as tf.Tensor, x.shape);
-  return { y, mean: row(stats, 0), variance: row(stats, 1) };
+  const updated = running ? {
+    runningMean: run('BnasBatchNormRunning', { running: running.mean, batch: mean }, { M, C, momentum: running.momentum, factor: 1 }) as tf.Tensor1D,
+    runningVar: run('BnasBatchNormRunning', { running: running.variance, batch: variance }, { M, C, momentum: running.momentum, factor: M / Math.max(1, M - 1) }) as tf.Tensor1D,
+  } : {};
+  return { y, mean, variance, ...updated };
 }

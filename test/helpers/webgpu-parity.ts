@@ -111,8 +111,9 @@ async function batchNorms() {
       const out = tf.tidy(() => {
         const f = (xx: tf.Tensor) => tf.sum(tf.mul(batchNorm(xx, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D).y, r)) as tf.Scalar;
         const { grads } = tf.variableGrads(() => f(x), [g, b]);
-        const bn = batchNorm(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D);
-        return [bn.y, bn.mean, bn.variance, tf.grad(f)(x), grads[g.name], grads[b.name]];
+        const running = { mean: randomTensor([C], 15) as tf.Tensor1D, variance: tf.abs(randomTensor([C], 16)) as tf.Tensor1D, momentum: 0.1 };
+        const bn = batchNorm(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5, running);
+        return [bn.y, bn.mean, bn.variance, bn.runningMean!, bn.runningVar!, tf.grad(f)(x), grads[g.name], grads[b.name]];
       });
       const data = await Promise.all(out.map(async (t) => await t.data() as Float32Array));
       tf.dispose([...out, x, r, g, b]);
@@ -125,7 +126,7 @@ async function batchNorms() {
   };
   const errs = [];
   for (const shape of shapes) errs.push(await one(shape));
-  return { space: 'batch norm (y, mean, variance, dx, dg, db)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+  return { space: 'batch norm (y, mean, variance, running statistics, dx, dg, db)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
 const results = [];
