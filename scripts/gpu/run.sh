@@ -76,8 +76,9 @@ TORCH_DEVICE=cuda
 step doctor 60 "$OUT/doctor.json" "$T/node" "$P/dist/bayesnas.mjs" doctor --json
 step parity 120 "$OUT/parity.json" "$T/node" "$P/dist/webgpu-parity.mjs"
 step suite "${SUITE_LIMIT:-300}" "$OUT/suite.txt" "$T/node" "$P/dist/bayesnas.mjs" bench suite --torch-device "$TORCH_DEVICE" --out "$OUT/suite" "$@"
-# a second, independent process on a 5-cell supernet: on Mesa's software driver, 8-cell supernets crash
-# inside the driver's descriptor-pool allocation; should a GPU driver do the same, this figure remains
+# a second, independent process on a 5-cell supernet: on Mesa's software driver, 8-cell supernets with
+# the composed batch norm crashed inside the driver's descriptor-pool allocation; should a GPU driver
+# fail on 8 cells, this figure remains
 step supernet-5-cells 90 "$OUT/supernet-5-cells.json" "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 5 --warmup 2 --profile --torch-device "$TORCH_DEVICE" --json
 cat "$OUT/suite/summary.md" 2>/dev/null || say "no suite summary (see $LOG)"
 rm -rf "$T"
