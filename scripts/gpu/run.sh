@@ -14,7 +14,7 @@
 #   supernet-5-cells.json  the supernet benchmark on 5 cells, in a process of its own
 #   log.txt             everything the steps printed
 # BAYESNAS_TFJS_FLAGS (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64) passes TensorFlow.js flags to every step.
-# Each step has its own time limit (60 + 120 + 300 + 90 s: the whole script fits in ten minutes); a
+# Each step has its own time limit (60 + 90 + 300 + 120 s: the whole script fits in ten minutes); a
 # failing step is logged and the next one still runs.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -74,11 +74,11 @@ step() {   # step NAME SECONDS OUTFILE command...
 TORCH_DEVICE=cuda
 "$BAYESNAS_REF_PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null || TORCH_DEVICE=cpu
 step doctor 60 "$OUT/doctor.json" "$T/node" "$P/dist/bayesnas.mjs" doctor --json
-step parity 120 "$OUT/parity.json" "$T/node" "$P/dist/webgpu-parity.mjs"
-step suite "${SUITE_LIMIT:-300}" "$OUT/suite.txt" "$T/node" "$P/dist/bayesnas.mjs" bench suite --torch-device "$TORCH_DEVICE" --out "$OUT/suite" "$@"
+step parity 90 "$OUT/parity.json" "$T/node" "$P/dist/webgpu-parity.mjs"
+step suite "${SUITE_LIMIT:-300}" "$OUT/suite.txt" "$T/node" "$P/dist/bayesnas.mjs" bench suite --steps 3 --torch-device "$TORCH_DEVICE" --out "$OUT/suite" "$@"
 # a second, independent process on a 5-cell supernet: on Mesa's software driver, 8-cell supernets with
 # the composed batch norm crashed inside the driver's descriptor-pool allocation; should a GPU driver
 # fail on 8 cells, this figure remains
-step supernet-5-cells 90 "$OUT/supernet-5-cells.json" "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 5 --warmup 2 --profile --torch-device "$TORCH_DEVICE" --json
+step supernet-5-cells 120 "$OUT/supernet-5-cells.json" "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 3 --warmup 1 --profile --torch-device "$TORCH_DEVICE" --json
 cat "$OUT/suite/summary.md" 2>/dev/null || say "no suite summary (see $LOG)"
 rm -rf "$T"
