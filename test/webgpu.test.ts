@@ -55,3 +55,20 @@ test('webgpu: `bayesnas search` runs end to end on real Fashion-MNIST (warm-up, 
   t.true(epochs.every((m) => Number.isFinite(m.trainLoss) && Number.isFinite(m.valLoss)));
   fs.rmSync(dir, { recursive: true });
 });
+
+test('webgpu: the batch-norm programs cut a supernet step\'s GPU program launches by more than half (bench supernet --profile)', async (t) => {
+  const launches = async (fused: boolean) => {
+    const r = await execa('node', ['bin/bayesnas.js', 'bench', 'supernet', '--no-pytorch', '--steps', '1', '--warmup', '0', '--layers', '3', '--C', '4',
+      '--batch', '8', '--size', '8', '--profile', '--json'], { env: { ...base, BAYESNAS_WEBGPU_FUSED_BN: fused ? '1' : '0' }, reject: false, timeout: 600_000 });
+    return r;
+  };
+  const a = await launches(true);
+  if (a.exitCode !== 0 && noAdapter.test(a.stderr) && !expectAdapter) return t.pass('no WebGPU adapter on this machine');
+  t.is(a.exitCode, 0, a.stderr.slice(-2000));
+  const b = await launches(false);
+  t.is(b.exitCode, 0, b.stderr.slice(-2000));
+  const [fused, composed] = [a, b].map((r) => JSON.parse(r.stdout).profile.launches as number);
+  t.log(`GPU program launches per step: ${composed} composed, ${fused} with the batch-norm programs`);
+  t.true(fused > 1000 && fused < 0.5 * composed, `${fused} vs ${composed}`);
+  t.true(JSON.parse(a.stdout).profile.kernels.some((k: { kernel: string }) => k.kernel === 'BnasBatchNormApply'));
+});
