@@ -34,7 +34,10 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 ' || ! ldconfig -p 2>/dev
   for d in "$P"/debs/*.deb; do [ -e "$d" ] && dpkg -x "$d" "$T/root"; done
   export LD_LIBRARY_PATH="$T/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-find_one() { for d in /usr/share /etc /usr/local /opt /usr/lib; do f=$(find "$d" -name "$1" -print -quit 2>/dev/null); [ -n "$f" ] && { echo "$f"; return; }; done; }
+find_one() {   # the usual places first, then the whole root file system (the driver may sit in its own folder)
+  for d in /usr/share /etc /usr/local /opt /usr/lib; do f=$(find "$d" -name "$1" -print -quit 2>/dev/null); [ -n "$f" ] && { echo "$f"; return; }; done
+  timeout 20 find / -xdev \( -path /proc -o -path /sys \) -prune -o -name "$1" -print -quit 2>/dev/null
+}
 if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
   icd=$(find_one nvidia_icd.json)
   [ -n "$icd" ] && export VK_DRIVER_FILES="$icd"
