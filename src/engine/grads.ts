@@ -6,8 +6,8 @@
 //   * AvgPool with 'same' (or explicit) padding: the cpu backend's AvgPoolGrad divides border windows
 //     by k² although the forward divides by the count of real inputs. We route it through the 'valid'
 //     gradient on the padded input, which is right on every backend (tensorflow's own is right as it is).
-//   * Relu: on the tensorflow backend the gradient runs TensorFlow's fused ReluGrad kernel (one kernel
-//     instead of tfjs-core's step+mul composition); other backends keep the stock gradient.
+//   * Relu: on the tensorflow backend the gradient runs TensorFlow's fused ReluGrad kernel, on webgpu a
+//     program of our own (one kernel instead of tfjs-core's step+mul composition); cpu keeps the stock gradient.
 //   * Multiply: tfjs-core's gradient casts both operands to float32 even when they are (one kernel each).
 //   * MaxPool: on the tensorflow backend, an argmax scatter instead of TensorFlow's slow MaxPoolGrad.
 //   * Conv2D 1x1 stride 1: on the tensorflow backend, the filter gradient is one Einsum (a matrix product).
@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { native, onTensorflow } from './native.js';
 import { atrousConv } from './ops.js';
+import { reluGradWebgpu, webgpuKernelsReady } from './webgpu-kernels.js';
 
 type Pads = { top: number; bottom: number; left: number; right: number };
 const pair = (v: number | number[] | undefined, d = 1): [number, number] =>
@@ -257,6 +258,6 @@ export function installGradientFixes(): void {
     kernelName: 'Relu', inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => (onTensorflow()
       ? { x: () => native('ReluGrad', [dy as tf.Tensor, saved[0]], [{ name: 'T', kind: 'type', value: 'float32' }])[0] }
-      : stockRelu.gradFunc(dy, saved, attrs)),
+      : webgpuKernelsReady() && saved[0].dtype === 'float32' ? { x: () => reluGradWebgpu(dy as tf.Tensor, saved[0]) } : stockRelu.gradFunc(dy, saved, attrs)),
   });
 }

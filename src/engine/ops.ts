@@ -4,7 +4,7 @@
 // TensorFlow's fused batch norm on the tensorflow backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { native, onTensorflow, registerNativeKernel, runNative, type NativeAttr } from './native.js';
-import { batchNormWebgpu, webgpuBatchNormReady } from './webgpu-bn.js';
+import { batchNormWebgpu, webgpuBatchNormReady } from './webgpu-kernels.js';
 
 export interface ConvOpts {
   stride?: number;

@@ -9,7 +9,7 @@
 //     of the project reads tensors with `await t.data()` only.
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { registerWebgpuBatchNorm } from './webgpu-bn.js';
+import { registerWebgpuBatchNorm } from './webgpu-kernels.js';
 
 export interface AdapterInfo {
   vendor: string;

@@ -1,4 +1,7 @@
-// Training-mode batch norm in WebGPU programs of its own instead of about thirty element-wise and
+// Kernels of our own for the webgpu backend, where every launch has a fixed cost: the ReLU gradient in
+// one launch (tfjs composes it of Step and Multiply), and training-mode batch norm.
+//
+// Batch norm runs in WebGPU programs of its own instead of about thirty element-wise and
 // reduction kernels through autodiff of the composition (plus six for the running statistics). Batch
 // norms make up more than half of the kernel launches of a supernet step on the webgpu backend, and
 // each launch has a fixed cost.
@@ -92,6 +95,10 @@ const KERNELS = {
     inputs: ['dy', 'x', 'mean', 'variance'],
     program: (M: number, C: number) => perChannel('sumdyxhat', ['dy', 'x', 'mean', 'variance'], C, `let mu = mean[c]; ${NORMALIZED}`, 'dy[i] * (x[i] - mu) * rstd', 'total'),
   },
+  BnasReluGrad: {
+    inputs: ['dy', 'x'],
+    program: (M: number, C: number) => elementwise('relugrad', ['dy', 'x'], [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)'),
+  },
   BnasBatchNormGradInput: {
     inputs: ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'],
     program: (M: number, C: number) => elementwise('gradinput', ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'], [M, C],
@@ -124,9 +131,15 @@ export function registerWebgpuBatchNorm(): void {
 }
 
 export const webgpuBatchNormReady = () => registered && tf.getBackend() === 'webgpu';
+export const webgpuKernelsReady = webgpuBatchNormReady;
 
 const run = (name: KernelName, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+
+/** dy where x > 0, else 0: ReLU's gradient in one launch. */
+export function reluGradWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return tf.reshape(run('BnasReluGrad', { dy: tf.reshape(dy, [dy.size]), x: tf.reshape(x, [x.size]) }, { M: x.size, C: 1 }), x.shape);
+}
 
 /**
  * y, batch mean and biased batch variance of x over all axes but the last, and with `running` the
