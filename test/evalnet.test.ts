@@ -2,7 +2,7 @@ import test from 'ava';
 import { initEngine, tf } from '../src/engine/index.js';
 import { AUX_PREFIX, buildEvalNet, dropPath, reductionIndices } from '../src/evalnet/network.js';
 import { evalOpParamCount } from '../src/evalnet/ops.js';
-import { evalNetParity, exportPythonInit, loadEvalParams, pythonParamCount } from '../src/evalnet/parity.js';
+import { evalNetParity, exportPythonInit, pythonParamCount } from '../src/evalnet/parity.js';
 import { PUBLISHED } from '../src/genotype/published.js';
 import type { Genotype } from '../src/genotype/types.js';
 import { closePython, exchangeDir } from '../src/bridge/session.js';
@@ -124,7 +124,7 @@ test.serial('weights initialised by PyTorch load into the TypeScript network by 
   const net = buildEvalNet({ genotype: G('DARTS_V1'), C: 4, layers: 3, inChannels: 1, auxiliary: true, seed: 99 });
   const ex = exchangeDir();
   await exportPythonInit(net, ex.file('init.arrow'), 11);
-  loadEvalParams(net, ex.file('init.arrow'));
+  net.params.load(ex.file('init.arrow'));
   const r = await evalNetParity(net, randomTensor([4, 16, 16, 1], 12) as tf.Tensor4D, tf.tensor1d([0, 1, 2, 3], 'int32'));
   for (const q of ['logits', 'loss', 'grad (all weights)']) t.true(r.find((e) => e.quantity === q)!.relative <= 1e-4, q);
   ex.cleanup();

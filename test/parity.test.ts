@@ -36,14 +36,13 @@ for (const space of spaces) {
 
 test.serial('weights made by PyTorch load into the TypeScript supernet and give the same logits and gradients', async (t) => {
   const { pyModule, pyCall, exchangeDir } = await import('../src/bridge/session.js');
-  const { loadParams } = await import('../src/search/train.js');
   const { spaceToPython } = await import('../src/bridge/parity.js');
   const space = { ...BAYESNAS_SPACE, C: 4, layers: 3 };
   const ex = exchangeDir();
   const py = await pyModule('bayesnas_ref.parity');
   await pyCall('export_fresh', () => py.export_fresh$(spaceToPython(space), ex.file('torch-init.arrow'), { in_channels: 1, seed: 11 }));
   const net = buildSupernet(space, { inChannels: 1, seed: 99 });
-  loadParams(net, ex.file('torch-init.arrow'));
+  net.params.load(ex.file('torch-init.arrow'));
   const { readTensorFile } = await import('../src/bridge/arrow.js');
   const rows = readTensorFile(ex.file('torch-init.arrow')).rows;
   t.is(rows.length, net.params.entries.length);

@@ -74,7 +74,7 @@ def switch_hessians(space_json: str, params: str, batch: str, gate: str = "outpu
 def export_fresh(space_json: str, out: str, gate: str = "output", in_channels: int = 3, num_classes: int = 10,
                  seed: int = 0) -> None:
     """A freshly initialised PyTorch supernet (PyTorch's own initialisation), exported in the
-    TypeScript names and layouts, for the TS side's loadParams."""
+    TypeScript names and layouts, for the TS side's ParamStore.load."""
     from .tsweights import export_params
     torch.manual_seed(seed)
     space = space_from_dict(json.loads(space_json))

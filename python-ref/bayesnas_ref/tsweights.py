@@ -273,7 +273,7 @@ def export_rows(model: nn.Module) -> list[TensorRow]:
 def export_params(model: nn.Module, path: str | os.PathLike,
                   metadata: dict[str, str] | None = None) -> None:
     """Writes every parameter and BN running statistic of ``model`` under its TypeScript name
-    and layout (the TS side's loadParams reads it)."""
+    and layout (the TS side's ParamStore.load reads it)."""
     write_tensor_file(path, export_rows(model),
                       {"kind": "supernet-params", "writer": "bayesnas_ref", **(metadata or {})})
 

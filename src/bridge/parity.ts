@@ -8,7 +8,7 @@ import { tf } from '../engine/index.js';
 import type { SpaceSpec } from '../space/spaces.js';
 import type { Supernet } from '../space/supernet.js';
 import type { ArchParams } from '../search/arch.js';
-import { readTensorFile, writeTensorFile, type TensorRow } from './arrow.js';
+import { readTensorFile, writeTensorFile } from './arrow.js';
 import { exchangeDir, pyCall, pyModule } from './session.js';
 
 /** The space in python-ref's JSON form (snake_case; reductions and concat are the defaults there). */
@@ -18,10 +18,6 @@ export function spaceToPython(s: SpaceSpec): string {
     edges: { normal: s.edges.normal.map((e) => [e.node, e.source]), reduce: s.edges.reduce.map((e) => [e.node, e.source]) },
     layers: s.layers, C: s.C, stem_multiplier: s.stemMultiplier, preprocess: s.preprocess, stem: s.stem, head: s.head,
   });
-}
-
-export async function paramFileRows(net: Supernet): Promise<TensorRow[]> {
-  return Promise.all(net.params.entries.map(async (e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(await e.variable.data()) })));
 }
 
 export interface Comparison { quantity: string; maxAbs: number; relative: number; n: number }
@@ -36,7 +32,7 @@ export function compare(quantity: string, a: ArrayLike<number>, b: ArrayLike<num
 
 /** The supernet's parameters (params.arrow) and one batch (batch.arrow) for the Python side. */
 async function writeInputs(file: (n: string) => string, net: Supernet, x: tf.Tensor4D, y: tf.Tensor1D): Promise<void> {
-  writeTensorFile(file('params.arrow'), await paramFileRows(net));
+  writeTensorFile(file('params.arrow'), await net.params.rows());
   writeTensorFile(file('batch.arrow'), [
     { name: 'x', shape: x.shape, data: Float32Array.from(await x.data()) },
     { name: 'y', shape: y.shape, data: Float32Array.from(await y.data()) },

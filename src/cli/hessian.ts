@@ -7,7 +7,7 @@ import { batches, loadDataset, splitTrainingSet, DATASET_NAMES, type DatasetName
 import { switchHessian } from '../hessian/index.js';
 import { switchRows, writeSwitchTable } from '../hessian/table.js';
 import { buildSupernet } from '../space/supernet.js';
-import { loadParams, type TrainConfig } from '../search/train.js';
+import type { TrainConfig } from '../search/train.js';
 import { configFromFlags } from './supernet.js';
 import { choiceFlag, intFlag, parse, UsageError } from './args.js';
 
@@ -62,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!DATASET_NAMES.includes(cfg.dataset)) throw new UsageError(`unknown dataset ${cfg.dataset}`);
   const splits = splitTrainingSet(data.train, { seed: cfg.seed, sizes: cfg.sizes });
   const net = buildSupernet(cfg.space, { classes: data.classes.length, inChannels: cfg.channels || data.train.channels, seed: cfg.seed });
-  if (paramsFile) loadParams(net, paramsFile);
+  if (paramsFile) net.params.load(paramsFile);
   const list = [];
   for (const b of batches(splits.switch, { batchSize: B, shuffle: true, seed: cfg.seed + 1, dropLast: true, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined })) {
     list.push(b);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { initEngine, tf } from '../engine/index.js';
 import { batches, loadDataset, splitTrainingSet, type DatasetName } from '../data/index.js';
 import { buildSupernet } from '../space/supernet.js';
-import { loadParams, type TrainConfig } from '../search/train.js';
+import type { TrainConfig } from '../search/train.js';
 import { forwardBackwardParity, hessianParity, writeHessianParityTable } from '../bridge/parity.js';
 import { closePython } from '../bridge/session.js';
 import { configFromFlags, FLAGS as TRAIN_FLAGS } from './supernet.js';
@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   const data = loadDataset(cfg.dataset as DatasetName);
   const splits = splitTrainingSet(data.train, { seed: cfg.seed, sizes: cfg.sizes });
   const net = buildSupernet(cfg.space, { classes: data.classes.length, inChannels: cfg.channels || data.train.channels, seed: cfg.seed });
-  if (params) loadParams(net, params);
+  if (params) net.params.load(params);
   const it = batches(splits.switch, { batchSize: B, shuffle: true, seed: cfg.seed + 7, padTo: cfg.padTo || undefined, channels: cfg.channels || undefined });
   const b = it.next().value;
   if (!b) throw new Error('the switch split holds no batch');

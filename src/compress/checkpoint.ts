@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
 import { tf } from '../engine/index.js';
+import { restoreFromRows, stateRows } from '../engine/sgd.js';
 import { readTensorFile, writeTensorFile, type TensorRow } from '../bridge/arrow.js';
 import type { CompressNet } from './model.js';
 import type { RoundMetrics, Trainer } from './run.js';
@@ -54,9 +55,7 @@ export async function saveCompressCheckpoint(runDir: string, net: CompressNet, t
     params.push({ name: `${l.name}.weight`, shape: l.shape, data: Float32Array.from(await l.W.data()) });
     params.push({ name: `${l.name}.bias`, shape: [l.outUnits], data: Float32Array.from(await l.b.data()) });
   }
-  const opt = await trainer.state();
-  for (const o of opt) params.push({ name: `optimizer/${o.name}`, shape: o.tensor.shape, data: Float32Array.from(await o.tensor.data()) });
-  tf.dispose(opt.map((o) => o.tensor));
+  params.push(...await stateRows(await trainer.state(), 'optimizer/'));
   writeTensorFile(f.params, params, { kind: 'compress-params' });
   const masks: TensorRow[] = net.layers.flatMap((l) => [
     { name: `${l.name}.inAlive`, shape: [l.inUnits], data: Float32Array.from(l.inAlive) },
@@ -116,8 +115,6 @@ export async function loadCompressCheckpoint(runDir: string, net: CompressNet, t
     k += l.gamma.length;
   }
   net.refreshMasks();
-  const opt = [...params.values()].filter((r) => r.name.startsWith('optimizer/'));   // in the order written (by position)
-  const tensors = opt.map((r) => ({ name: r.name.slice('optimizer/'.length), tensor: tf.tensor(r.data, r.shape) }));
-  try { await trainer.restore(tensors); } finally { tf.dispose(tensors.map((t) => t.tensor)); }
+  await restoreFromRows(trainer, [...params.values()], 'optimizer/');   // in the order written (by position)
   return st;
 }

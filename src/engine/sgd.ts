@@ -8,6 +8,25 @@
 // A supernet has thousands of small parameters but only a few dozen distinct shapes, so this replaces
 // ~6 kernels per parameter with ~8 per shape. The momentum buffers are kept stacked per shape.
 import * as tf from '@tensorflow/tfjs-core';
+import type { TensorRow } from '../bridge/arrow.js';
+
+/** An optimiser's checkpoint state: named tensors (Sgd's momentum buffers, or Adam's step and moments). */
+export type OptimizerState = Array<{ name: string; tensor: tf.Tensor }>;
+
+/** A state() list (copies, which the caller owns) as tensor-file rows named `${prefix}${name}`; the copies are disposed. */
+export async function stateRows(state: OptimizerState, prefix = ''): Promise<TensorRow[]> {
+  try {
+    return await Promise.all(state.map(async (s) => ({ name: `${prefix}${s.name}`, shape: s.tensor.shape, data: Float32Array.from(await s.tensor.data()) })));
+  } finally {
+    tf.dispose(state.map((s) => s.tensor));
+  }
+}
+
+/** Restores an optimiser from the tensor-file rows whose names start with `prefix` (in file order), disposing the tensors it makes. */
+export async function restoreFromRows(opt: { restore(state: OptimizerState): Promise<void> }, rows: TensorRow[], prefix = ''): Promise<void> {
+  const state = rows.filter((r) => r.name.startsWith(prefix)).map((r) => ({ name: r.name.slice(prefix.length), tensor: tf.tensor(r.data, r.shape) }));
+  try { await opt.restore(state); } finally { tf.dispose(state.map((s) => s.tensor)); }
+}
 
 export interface SgdOptions { lr: number; momentum?: number; weightDecay?: number; clipNorm?: number }
 
@@ -84,7 +103,7 @@ export class Sgd {
    * Momentum buffers, one per variable (`<variable>/momentum`, zeros where no step has run yet, which
    * the update treats exactly like no buffer), in a fixed order, for checkpoints.
    */
-  async state(): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
+  async state(): Promise<OptimizerState> {
     const out: Array<{ name: string; tensor: tf.Tensor }> = [];
     for (const g of this.groups) {
       const parts = g.buffer ? tf.unstack(g.buffer) : g.vars.map((v) => tf.zerosLike(v));
@@ -97,7 +116,7 @@ export class Sgd {
    * Restores `state()`'s buffers: by variable name when every name matches, else by position (a
    * network rebuilt in the same process has new variable names); shapes are checked either way.
    */
-  async restore(state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
+  async restore(state: OptimizerState): Promise<void> {
     const rows = state.filter((s) => s.name.endsWith('/momentum'));
     const ordered = this.groups.flatMap((g) => g.vars);
     if (rows.length !== ordered.length) throw new Error(`optimizer state holds ${rows.length} momentum buffers for ${ordered.length} variables`);

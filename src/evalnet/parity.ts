@@ -9,9 +9,7 @@ import { compare, type Comparison } from '../bridge/parity.js';
 import { exchangeDir, pyCall, pyModule } from '../bridge/session.js';
 import type { EvalNet, NetworkKind } from './network.js';
 import type { EvalStyle } from './ops.js';
-import { evalParamRows } from './weights.js';
 
-export { loadEvalParams } from './weights.js';
 
 export interface PythonCount { params: number; paramsAuxiliary: number }
 
@@ -38,7 +36,7 @@ export async function exportPythonInit(net: EvalNet, file: string, seed = 0): Pr
 export async function evalNetParity(net: EvalNet, x: tf.Tensor4D, y: tf.Tensor1D, auxiliaryWeight = 0.4): Promise<Comparison[]> {
   const ex = exchangeDir();
   try {
-    writeTensorFile(ex.file('params.arrow'), await evalParamRows(net));
+    writeTensorFile(ex.file('params.arrow'), await net.params.rows());
     writeTensorFile(ex.file('batch.arrow'), [
       { name: 'x', shape: x.shape, data: Float32Array.from(await x.data()) },
       { name: 'y', shape: y.shape, data: Float32Array.from(await y.data()) },

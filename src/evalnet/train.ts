@@ -8,13 +8,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { engineInfo, tf } from '../engine/index.js';
-import { Sgd } from '../engine/sgd.js';
+import { restoreFromRows, Sgd, stateRows } from '../engine/sgd.js';
 import { batches, countBatches, deriveSeed, evaluateSplit, loadDataset, permutation, resolveSizes, Rng, takeIndices, type DatasetName, type Split } from '../data/index.js';
 import { readTensorFile, writeTensorFile } from '../bridge/arrow.js';
 import type { Genotype } from '../genotype/types.js';
 import { buildEvalNet, describeEvalNet, type EvalNet } from './network.js';
 import type { EvalStyle } from './ops.js';
-import { evalParamRows, loadEvalParams } from './weights.js';
 import { codeVersion } from '../provenance.js';
 
 export interface RetrainConfig {
@@ -136,9 +135,9 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       const stateFile = path.join(ck, 'state.json');
       if (!fs.existsSync(stateFile)) throw new Error(`${runDir}: no checkpoint to resume from (checkpoint/state.json is missing)`);
       const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { epochDone: number; epochs: RetrainEpoch[] };
-      loadEvalParams(net, path.join(ck, 'params.arrow'));
+      net.params.load(path.join(ck, 'params.arrow'));
       const opt = readTensorFile(path.join(ck, 'optimizer.arrow')).rows;
-      await sgd.restore(opt.map((r) => ({ name: r.name, tensor: tf.tensor(r.data, r.shape) })));
+      await restoreFromRows(sgd, opt);
       epochs = state.epochs;
       startEpoch = state.epochDone + 1;
       log({ type: 'resume', fromEpoch: startEpoch + 1, at: new Date().toISOString() });
@@ -192,16 +191,14 @@ export async function retrain(cfg: RetrainConfig, runDir: string, events: Retrai
       const m: RetrainEpoch = { epoch: epoch + 1, lr, dropPath: dp, trainLoss: lossSum / Math.max(seen, 1), trainAcc: hits / Math.max(seen, 1), testLoss: t.loss, testAcc: t.acc, seconds, imagesPerSecond: seen / seconds };
       log({ type: 'epoch', ...m });
       epochs.push(m);
-      writeTensorFile(path.join(ck, 'params.arrow'), await evalParamRows(net), { kind: 'evalnet-params' });
-      const opt = await sgd.state();
-      writeTensorFile(path.join(ck, 'optimizer.arrow'), await Promise.all(opt.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: Float32Array.from(await w.tensor.data()) }))), { kind: 'sgd-state' });
-      tf.dispose(opt.map((w) => w.tensor));   // state() hands out copies
+      writeTensorFile(path.join(ck, 'params.arrow'), await net.params.rows(), { kind: 'evalnet-params' });
+      writeTensorFile(path.join(ck, 'optimizer.arrow'), await stateRows(await sgd.state()), { kind: 'sgd-state' });
       const tmp = path.join(ck, 'state.json.tmp');
       fs.writeFileSync(tmp, JSON.stringify({ epochDone: epoch, epochs, savedAt: new Date().toISOString() }, null, 2));
       fs.renameSync(tmp, path.join(ck, 'state.json'));
       events.onEpochEnd?.(m);
     }
-    writeTensorFile(path.join(runDir, 'weights.arrow'), await evalParamRows(net), { kind: 'evalnet-weights', genotype: cfg.genotype.name ?? '' });
+    writeTensorFile(path.join(runDir, 'weights.arrow'), await net.params.rows(), { kind: 'evalnet-weights', genotype: cfg.genotype.name ?? '' });
     const last = epochs.at(-1);
     const result: RetrainResult = {
       runDir, genotype: cfg.genotype.name ?? null, params: desc.params, paramsAuxiliary: desc.paramsAuxiliary, epochs,

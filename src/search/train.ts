@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { engineInfo, tf } from '../engine/index.js';
-import { Sgd } from '../engine/sgd.js';
+import { restoreFromRows, Sgd, stateRows } from '../engine/sgd.js';
 import { batches, countBatches, evaluateSplit, loadDataset, splitTrainingSet, type DatasetName } from '../data/index.js';
 import { buildSupernet, type Supernet, type SupernetCtx } from '../space/supernet.js';
 import type { SpaceSpec } from '../space/spaces.js';
@@ -96,28 +96,11 @@ export function switchPenalty(net: Supernet, lambdaOrigin: number, lambdaChild: 
   return (terms.length ? tf.addN(terms) : tf.scalar(0)) as tf.Scalar;
 }
 
-async function paramRows(net: Supernet): Promise<TensorRow[]> {
-  return Promise.all(net.params.entries.map(async (e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: await e.variable.data() as Float32Array })));
-}
-
-export function loadParams(net: Supernet, file: string): void {
-  const { rows } = readTensorFile(file);
-  const byName = new Map(rows.map((r) => [r.name, r]));
-  for (const e of net.params.entries) {
-    const r = byName.get(e.name);
-    if (!r) throw new Error(`${file}: no tensor named ${e.name}`);
-    if (r.shape.join('x') !== e.variable.shape.join('x')) throw new Error(`${file}: ${e.name} has shape [${r.shape}], the network expects [${e.variable.shape}]`);
-    tf.tidy(() => e.variable.assign(tf.tensor(r.data, r.shape)));
-  }
-}
-
 async function saveCheckpoint(dir: string, net: Supernet, opts: Sgd[], epochDone: number, extra: Record<string, unknown> = {}): Promise<void> {
   const ck = path.join(dir, 'checkpoint');
-  writeTensorFile(path.join(ck, 'params.arrow'), await paramRows(net), { kind: 'supernet-params' });
+  writeTensorFile(path.join(ck, 'params.arrow'), await net.params.rows(), { kind: 'supernet-params' });
   const optRows: TensorRow[] = [];
-  for (const [i, o] of opts.entries()) {
-    for (const w of await o.state()) optRows.push({ name: `${i}/${w.name}`, shape: w.tensor.shape, data: Float32Array.from(await w.tensor.data()) });
-  }
+  for (const [i, o] of opts.entries()) optRows.push(...await stateRows(await o.state(), `${i}/`));
   writeTensorFile(path.join(ck, 'optimizer.arrow'), optRows, { kind: 'sgd-state' });
   const tmp = path.join(ck, 'state.json.tmp');
   fs.writeFileSync(tmp, JSON.stringify({ ...extra, epochDone, savedAt: new Date().toISOString() }, null, 2));
@@ -129,12 +112,9 @@ async function loadCheckpoint(dir: string, net: Supernet, opts: Sgd[]): Promise<
   const stateFile = path.join(ck, 'state.json');
   if (!fs.existsSync(stateFile)) throw new Error(`${dir}: no checkpoint to resume from (checkpoint/state.json is missing)`);
   const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { epochDone: number } & Record<string, unknown>;
-  loadParams(net, path.join(ck, 'params.arrow'));
+  net.params.load(path.join(ck, 'params.arrow'));
   const { rows } = readTensorFile(path.join(ck, 'optimizer.arrow'));
-  for (const [i, o] of opts.entries()) {
-    const mine = rows.filter((r) => r.name.startsWith(`${i}/`));
-    await o.restore(mine.map((r) => ({ name: r.name.slice(String(i).length + 1), tensor: tf.tensor(r.data, r.shape) })));
-  }
+  for (const [i, o] of opts.entries()) await restoreFromRows(o, rows, `${i}/`);
   return state;
 }
 
@@ -263,7 +243,7 @@ export class TrainingSession {
   /** Final weights and switches as Arrow tables in the run folder. */
   async saveResults(): Promise<void> {
     const { net, cfg } = this;
-    writeTensorFile(path.join(this.runDir, 'weights.arrow'), (await paramRows(net)).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
+    writeTensorFile(path.join(this.runDir, 'weights.arrow'), (await net.params.rows()).filter((r) => r.group !== 'switches'), { kind: 'supernet-weights', space: cfg.space.name });
     const rows: TensorRow[] = [];
     for (const c of net.cells) {
       const group = c.reduction ? 'reduce' : 'normal';

@@ -2,6 +2,7 @@
 // dotted name (`cells.0.edges.3.ops.sep_conv_3x3.dw1`), in creation order, so that weights can be
 // saved, compared with the PyTorch reference and split into variable groups (weights vs switches).
 import { tf } from '../engine/index.js';
+import { readTensorFile, type TensorRow } from '../bridge/arrow.js';
 
 /** weights and switches are trained (separate optimisers); buffers are BN running statistics. */
 export type ParamGroup = 'weights' | 'switches' | 'buffers';
@@ -70,6 +71,25 @@ export class ParamStore {
   /** Number of trainable scalars (weights + switches), or of one group. */
   count(group?: ParamGroup): number {
     return this.select(group).reduce((a, e) => a + e.variable.size, 0);
+  }
+
+  /**
+   * Every entry (parameters and BN running statistics, in creation order) as Arrow tensor rows, read
+   * from the device: TypeScript names and NHWC layouts (python-ref/bayesnas_ref/tsweights.py converts them).
+   */
+  async rows(): Promise<TensorRow[]> {
+    return Promise.all(this.entries.map(async (e) => ({ name: e.name, group: e.group, shape: e.variable.shape, data: Float32Array.from(await e.variable.data()) })));
+  }
+
+  /** Loads a tensor file into the entries; every entry must be present with its shape. */
+  load(file: string): void {
+    const byName = new Map(readTensorFile(file).rows.map((r) => [r.name, r]));
+    for (const e of this.entries) {
+      const r = byName.get(e.name);
+      if (!r) throw new Error(`${file}: no tensor named ${e.name}`);
+      if (r.shape.join('x') !== e.variable.shape.join('x')) throw new Error(`${file}: ${e.name} has shape [${r.shape}], the network expects [${e.variable.shape}]`);
+      tf.tidy(() => e.variable.assign(tf.tensor(r.data, r.shape)));
+    }
   }
 
   select(group?: ParamGroup): ParamEntry[] {
