@@ -38,8 +38,8 @@ export async function run(argv: string[]): Promise<number> {
     'torch-device': { type: 'string' }, steps: { type: 'string' }, threads: { type: 'string' }, quick: { type: 'boolean' }, out: { type: 'string' },
   });
   if (values.help) { console.log(usage); return 0; }
-  const engine = await initEngine();
   const device = torchDevice(values);
+  const engine = await initEngine();
   const steps = intFlag(values, 'steps', 5, 1), threads = intFlag(values, 'threads', 2, 1);
   const q = !!values.quick;
   const out = path.resolve(String(values.out ?? path.join('runs', `bench-suite-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`)));

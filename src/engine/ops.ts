@@ -169,7 +169,7 @@ export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Te
     const [y, mean, variance, runningMean, runningVar] = fusedBatchNorm(x as tf.Tensor4D, g, b, eps, running);
     return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, runningMean: runningMean as tf.Tensor1D | undefined, runningVar: runningVar as tf.Tensor1D | undefined };
   }
-  if (webgpuBatchNormReady() && process.env.BAYESNAS_WEBGPU_FUSED_BN !== '0') return batchNormWebgpu(x, g, b, eps, running);
+  if (webgpuBatchNormReady()) return batchNormWebgpu(x, g, b, eps, running);
   const axes = [...Array(x.rank - 1).keys()];
   const { mean, variance } = tf.moments(x, axes);
   const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);

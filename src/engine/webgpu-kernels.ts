@@ -79,49 +79,49 @@ function elementwise(key: string, variableNames: string[], shape: number[], prol
 
 const NORMALIZED = 'let rstd = inverseSqrt(variance[c] + uniforms.eps);';
 
+/** Each kernel's inputs, in the order of its program's bindings, and the program (built per call; the backend caches its pipeline by shader key). */
+type Build = (v: string[], M: number, C: number) => Program;
 const KERNELS = {
-  BnasBatchNormMean: { inputs: ['x'], program: (M: number, C: number) => perChannel('mean', ['x'], C, '', 'x[i]', 'total / f32(uniforms.M)') },
-  BnasBatchNormVariance: { inputs: ['x', 'mean'], program: (M: number, C: number) => perChannel('variance', ['x', 'mean'], C, 'let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)') },
+  BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => perChannel('mean', v, C, '', 'x[i]', 'total / f32(uniforms.M)') },
+  BnasBatchNormVariance: { inputs: ['x', 'mean'], program: (v, M, C) => perChannel('variance', v, C, 'let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)') },
   BnasBatchNormApply: {
     inputs: ['x', 'mean', 'variance', 'g', 'b'],
-    program: (M: number, C: number) => elementwise('apply', ['x', 'mean', 'variance', 'g', 'b'], [M, C], NORMALIZED, '(x[index] - mean[c]) * rstd * g[c] + b[c]'),
+    program: (v, M, C) => elementwise('apply', v, [M, C], NORMALIZED, '(x[index] - mean[c]) * rstd * g[c] + b[c]'),
   },
   BnasBatchNormRunning: {
     inputs: ['running', 'batch'],
-    program: (M: number, C: number) => elementwise('running', ['running', 'batch'], [C], '', '(1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * batch[c]'),
+    program: (v, M, C) => elementwise('running', v, [C], '', '(1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * batch[c]'),
   },
-  BnasBatchNormSumDy: { inputs: ['dy'], program: (M: number, C: number) => perChannel('sumdy', ['dy'], C, '', 'dy[i]', 'total') },
+  BnasBatchNormSumDy: { inputs: ['dy'], program: (v, M, C) => perChannel('sumdy', v, C, '', 'dy[i]', 'total') },
   BnasBatchNormSumDyXhat: {
     inputs: ['dy', 'x', 'mean', 'variance'],
-    program: (M: number, C: number) => perChannel('sumdyxhat', ['dy', 'x', 'mean', 'variance'], C, `let mu = mean[c]; ${NORMALIZED}`, 'dy[i] * (x[i] - mu) * rstd', 'total'),
-  },
-  BnasReluGrad: {
-    inputs: ['dy', 'x'],
-    program: (M: number, C: number) => elementwise('relugrad', ['dy', 'x'], [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)'),
+    program: (v, M, C) => perChannel('sumdyxhat', v, C, `let mu = mean[c]; ${NORMALIZED}`, 'dy[i] * (x[i] - mu) * rstd', 'total'),
   },
   BnasBatchNormGradInput: {
     inputs: ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'],
-    program: (M: number, C: number) => elementwise('gradinput', ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'], [M, C],
-      `${NORMALIZED} let xhat = (x[index] - mean[c]) * rstd; let n = f32(uniforms.M);`,
+    program: (v, M, C) => elementwise('gradinput', v, [M, C], `${NORMALIZED} let xhat = (x[index] - mean[c]) * rstd; let n = f32(uniforms.M);`,
       'g[c] * rstd / n * (n * dy[index] - sdy[c] - xhat * sdyx[c])'),
   },
-} as const;
+  BnasReluGrad: { inputs: ['dy', 'x'], program: (v, M, C) => elementwise('relugrad', v, [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)') },
+} satisfies Record<string, { inputs: string[]; program: Build }>;
 type KernelName = keyof typeof KERNELS;
 interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?: number }
 
 let registered = false;
+/** BAYESNAS_WEBGPU_FUSED_BN=0 keeps the composed batch norm (read once, when the kernels are registered) */
+let fusedBatchNorm = true;
 
 /** Registers the kernels on the webgpu backend (once; after the backend's module has loaded). */
-export function registerWebgpuBatchNorm(): void {
+export function registerWebgpuKernels(): void {
   if (registered) return;
-  for (const name of Object.keys(KERNELS) as KernelName[]) {
-    const k = KERNELS[name];
+  fusedBatchNorm = process.env.BAYESNAS_WEBGPU_FUSED_BN !== '0';
+  for (const [name, k] of Object.entries(KERNELS)) {
     tf.registerKernel({
       kernelName: name, backendName: 'webgpu',
       kernelFunc: ({ inputs, backend, attrs }) => {
         const ins = k.inputs.map((n) => (inputs as Record<string, tf.TensorInfo>)[n]);
         const a = attrs as unknown as Attrs;
-        return (backend as unknown as Backend).runWebGPUProgram(k.program(a.M, a.C), ins, 'float32', [
+        return (backend as unknown as Backend).runWebGPUProgram(k.program(k.inputs, a.M, a.C), ins, 'float32', [
           { type: 'int32', data: [a.M] }, { type: 'int32', data: [a.C] }, { type: 'float32', data: [a.eps ?? 0] },
           { type: 'float32', data: [a.momentum ?? 0] }, { type: 'float32', data: [a.factor ?? 1] }]);
       },
@@ -130,8 +130,8 @@ export function registerWebgpuBatchNorm(): void {
   registered = true;
 }
 
-export const webgpuBatchNormReady = () => registered && tf.getBackend() === 'webgpu';
-export const webgpuKernelsReady = webgpuBatchNormReady;
+export const webgpuKernelsReady = () => registered && tf.getBackend() === 'webgpu';
+export const webgpuBatchNormReady = () => fusedBatchNorm && webgpuKernelsReady();
 
 const run = (name: KernelName, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;

@@ -9,7 +9,7 @@
 //     of the project reads tensors with `await t.data()` only.
 import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { registerWebgpuBatchNorm } from './webgpu-kernels.js';
+import { registerWebgpuKernels } from './webgpu-kernels.js';
 
 export interface AdapterInfo {
   vendor: string;
@@ -42,7 +42,8 @@ export async function probeAdapter(): Promise<Probe | string> {
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' }) as { info?: Record<string, unknown> } | null;
   if (!adapter) {
     return 'Dawn found no WebGPU adapter: no Vulkan loader (libvulkan.so.1) or no Vulkan driver for a GPU '
-      + '(VK_DRIVER_FILES names the driver\'s ICD file; scripts/gpu/README.md shows a set-up)';
+      + '(VK_DRIVER_FILES names the driver\'s ICD file; README, "GPU: the webgpu backend", shows a set-up, and '
+      + '`npm run setup -- --only=vulkan` a software driver)';
   }
   const i = adapter.info ?? {};
   const s = (k: string) => String(i[k] ?? '');
@@ -57,7 +58,7 @@ interface Adapter { limits: Limits; requestDevice(d?: { requiredLimits?: Limits;
  * shader stage. WebGPU's default is 8, and a program with more inputs (AddN of the gradient terms of a
  * tensor that feeds many ops: 16 in a DARTS cell) fails to compile under it.
  */
-export const RAISED_LIMITS = ['maxStorageBuffersPerShaderStage'];
+const RAISED_LIMITS = ['maxStorageBuffersPerShaderStage'];
 
 /** Installs the globals the backend looks for, then loads and registers it. */
 export async function installWebgpuBackend(p: Probe): Promise<void> {
@@ -85,7 +86,7 @@ export async function installWebgpuBackend(p: Probe): Promise<void> {
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!tf.findBackendFactory('webgpu')) throw new Error('@tensorflow/tfjs-backend-webgpu loaded but registered no `webgpu` backend');
   chunkAddN();
-  registerWebgpuBatchNorm();
+  registerWebgpuKernels();
 }
 
 /**
