@@ -161,15 +161,20 @@ function fusedBatchNorm(x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: num
  * variance. Scale and offset default to 1 and 0 (affine=false), always passed explicitly. With
  * `running`, also returns the updated running statistics (the caller assigns them).
  */
-export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps = 1e-5, running?: RunningStats): BatchNormResult {
+export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps?: number, running?: RunningStats): BatchNormResult;
+/** With `stats: false` the batch mean and variance may be absent (the webgpu backend then does not compute them). */
+export function batchNorm(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf.Tensor1D | null, eps: number, running: RunningStats | undefined,
+  opts: { stats: boolean }): Omit<BatchNormResult, 'mean' | 'variance'> & Partial<BatchNormResult>;
+export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps = 1e-5, running?: RunningStats,
+  opts: { stats?: boolean } = {}): Partial<BatchNormResult> & { y: tf.Tensor } {
   const C = x.shape[x.rank - 1];
+  if (webgpuBatchNormReady()) return batchNormWebgpu(x, gamma ?? null, beta ?? null, eps, running, opts.stats !== false);
   const g = gamma ?? tf.ones([C]) as tf.Tensor1D;
   const b = beta ?? tf.zeros([C]) as tf.Tensor1D;
   if (onTensorflow() && x.rank === 4) {
     const [y, mean, variance, runningMean, runningVar] = fusedBatchNorm(x as tf.Tensor4D, g, b, eps, running);
     return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D, runningMean: runningMean as tf.Tensor1D | undefined, runningVar: runningVar as tf.Tensor1D | undefined };
   }
-  if (webgpuBatchNormReady()) return batchNormWebgpu(x, g, b, eps, running);
   const axes = [...Array(x.rank - 1).keys()];
   const { mean, variance } = tf.moments(x, axes);
   const y = tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);

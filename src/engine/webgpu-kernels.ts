@@ -1,15 +1,18 @@
 // Kernels of our own for the webgpu backend, where every launch has a fixed cost: the ReLU gradient in
 // one launch (tfjs composes it of Step and Multiply), and training-mode batch norm.
 //
-// Batch norm runs in WebGPU programs of its own instead of about thirty element-wise and
-// reduction kernels through autodiff of the composition (plus six for the running statistics). Batch
-// norms make up more than half of the kernel launches of a supernet step on the webgpu backend, and
-// each launch has a fixed cost.
+// Batch norm runs in WebGPU programs of its own instead of about thirty element-wise and reduction
+// kernels through autodiff of the composition (plus six for the running statistics). Batch norms made
+// up more than half of the kernel launches of a supernet step on the webgpu backend.
 //
-// On x viewed as [M, C] (all axes but the last flattened), each program one launch:
-//   forward   mean [C]; biased variance [C] (a second pass, exact); y = (x − mean)·rsqrt(var + eps)·g + b;
-//             and, when asked, each running statistic r ← (1 − m)·r + m·f·batch (f = M/(M−1) for the variance)
-//   backward  Σ dy [C]; Σ dy·x̂ [C]; dx = g·rstd/M·(M·dy − Σdy − x̂·Σdy·x̂)   (dg = Σ dy·x̂, db = Σ dy)
+// A program has one output, so launches are counted per output. On x viewed as [M, C] (all axes but
+// the last flattened), one workgroup per channel computes the channel's mean and biased variance
+// itself (two passes, exact) and then writes its rows; the statistics are never a tensor unless asked for:
+//   forward   y = x̂·g + b with x̂ = (x − mean)·rsqrt(var + eps)                          1 launch
+//             each running statistic r ← (1 − m)·r + m·f·batch (f = M/(M−1) for the variance)   1 each
+//   backward  dx = g·rstd/M·(M·dy − Σdy − x̂·Σdy·x̂)                                        1 launch
+//             and when affine, dg = Σ dy·x̂ and db = Σ dy                                      1 each
+//   stats     mean [C] and variance [C], only for the Hessian tape's rule                     1 each
 // The programs follow @tensorflow/tfjs-backend-webgpu's program interface (WebGPUBackend.runWebGPUProgram):
 // the backend generates the bindings (`result`, one array per variable name, `uniforms`) and the entry
 // point that calls `main(index)`.
@@ -40,26 +43,6 @@ const WG_SUM = `
     return total;
   }`;
 
-/** Σ over the rows of channel c of `term` (a WGSL expression in the element index i): one workgroup per channel. */
-function perChannel(key: string, variableNames: string[], C: number, prologue: string, term: string, epilogue: string): Program {
-  return {
-    variableNames, outputShape: [C], shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: [0] }, dispatch: [C, 1, 1],
-    workgroupSize: [WG, 1, 1], uniforms: UNIFORMS, size: false,
-    getUserCode: () => `${WG_SUM}
-  fn main(index : i32) {
-    let c = i32(workgroupId.x);
-    ${prologue}
-    var s = 0.0;
-    for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) {
-      let i = m * uniforms.C + c;
-      s = s + ${term};
-    }
-    let total = workgroupSum(s);
-    if (localId.x == 0u) { result[c] = ${epilogue}; }
-  }`,
-  };
-}
-
 /** `value` (a WGSL expression in index and channel c) for every element of an [M, C] or [C] output. */
 function elementwise(key: string, variableNames: string[], shape: number[], prologue: string, value: string): Program {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -77,30 +60,70 @@ function elementwise(key: string, variableNames: string[], shape: number[], prol
   };
 }
 
-const NORMALIZED = 'let rstd = inverseSqrt(variance[c] + uniforms.eps);';
+/** Loops this invocation's rows m of channel c, with i the element index. */
+const ROWS = (body: string) => `for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) { let i = m * uniforms.C + c; ${body} }`;
+/** Channel c's batch mean and biased variance (two passes, exact), as `mean` and `variance`, in every invocation. */
+const MOMENTS = `
+    var s = 0.0;
+    ${ROWS('s = s + x[i];')}
+    let mean = workgroupSum(s) / f32(uniforms.M);
+    var q = 0.0;
+    ${ROWS('let d = x[i] - mean; q = q + d * d;')}
+    let variance = workgroupSum(q) / f32(uniforms.M);
+    let rstd = inverseSqrt(variance + uniforms.eps);`;
+
+/**
+ * A whole-channel program: one workgroup per channel c runs `body` (often after MOMENTS), which writes
+ * `result` itself (the channel's rows of an [M, C] output, or element c of a [C] one).
+ */
+function channelProgram(key: string, variableNames: string[], outputShape: number[], C: number, body: string): Program {
+  return {
+    variableNames, outputShape, shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: [0] }, dispatch: [C, 1, 1],
+    workgroupSize: [WG, 1, 1], uniforms: UNIFORMS, size: false,
+    getUserCode: () => `${WG_SUM}
+  fn main(index : i32) {
+    let c = i32(workgroupId.x);
+    ${body}
+  }`,
+  };
+}
+
+/** A [C] output: Σ over the rows of channel c of `term` (a WGSL expression in the element index i), then `epilogue` of that `total`. */
+const channelSum = (prologue: string, term: string, epilogue = 'total') => `${prologue}
+    var a = 0.0;
+    ${ROWS(`a = a + ${term};`)}
+    let total = workgroupSum(a);
+    if (localId.x == 0u) { result[c] = ${epilogue}; }`;
 
 /** Each kernel's inputs, in the order of its program's bindings, and the program (built per call; the backend caches its pipeline by shader key). */
 type Build = (v: string[], M: number, C: number) => Program;
+const DX = 'rstd / n * (n * dy[i] - sdy - (x[i] - mean) * rstd * sdyx)';
+const dxBody = (scale: string) => `${MOMENTS}
+    var a = 0.0;
+    var b = 0.0;
+    ${ROWS('a = a + dy[i]; b = b + dy[i] * (x[i] - mean) * rstd;')}
+    let sdy = workgroupSum(a);
+    let sdyx = workgroupSum(b);
+    let n = f32(uniforms.M);
+    ${ROWS(`result[i] = ${scale}${DX};`)}`;
+const runningBody = (stat: 'mean' | 'variance') => `${MOMENTS}
+    if (localId.x == 0u) { result[c] = (1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * ${stat}; }`;
 const KERNELS = {
-  BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => perChannel('mean', v, C, '', 'x[i]', 'total / f32(uniforms.M)') },
-  BnasBatchNormVariance: { inputs: ['x', 'mean'], program: (v, M, C) => perChannel('variance', v, C, 'let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)') },
-  BnasBatchNormApply: {
-    inputs: ['x', 'mean', 'variance', 'g', 'b'],
-    program: (v, M, C) => elementwise('apply', v, [M, C], NORMALIZED, '(x[index] - mean[c]) * rstd * g[c] + b[c]'),
+  BnasBatchNormNormalize: { inputs: ['x'], program: (v, M, C) => channelProgram('normalize', v, [M, C], C, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd;')}`) },
+  BnasBatchNormNormalizeAffine: {
+    inputs: ['x', 'g', 'b'],
+    program: (v, M, C) => channelProgram('normalizeaffine', v, [M, C], C, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd * g[c] + b[c];')}`),
   },
-  BnasBatchNormRunning: {
-    inputs: ['running', 'batch'],
-    program: (v, M, C) => elementwise('running', v, [C], '', '(1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * batch[c]'),
-  },
-  BnasBatchNormSumDy: { inputs: ['dy'], program: (v, M, C) => perChannel('sumdy', v, C, '', 'dy[i]', 'total') },
-  BnasBatchNormSumDyXhat: {
-    inputs: ['dy', 'x', 'mean', 'variance'],
-    program: (v, M, C) => perChannel('sumdyxhat', v, C, `let mu = mean[c]; ${NORMALIZED}`, 'dy[i] * (x[i] - mu) * rstd', 'total'),
-  },
-  BnasBatchNormGradInput: {
-    inputs: ['dy', 'x', 'mean', 'variance', 'sdy', 'sdyx', 'g'],
-    program: (v, M, C) => elementwise('gradinput', v, [M, C], `${NORMALIZED} let xhat = (x[index] - mean[c]) * rstd; let n = f32(uniforms.M);`,
-      'g[c] * rstd / n * (n * dy[index] - sdy[c] - xhat * sdyx[c])'),
+  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, dxBody('')) },
+  BnasBatchNormNormalizeAffineGrad: { inputs: ['dy', 'x', 'g'], program: (v, M, C) => channelProgram('normalizeaffinegrad', v, [M, C], C, dxBody('g[c] * ')) },
+  BnasBatchNormSumDy: { inputs: ['dy'], program: (v, M, C) => channelProgram('sumdy', v, [C], C, channelSum('', 'dy[i]')) },
+  BnasBatchNormSumDyXhat: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('sumdyxhat', v, [C], C, channelSum(MOMENTS, 'dy[i] * (x[i] - mean) * rstd')) },
+  BnasBatchNormRunningMean: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runmean', v, [C], C, runningBody('mean')) },
+  BnasBatchNormRunningVar: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runvar', v, [C], C, runningBody('variance')) },
+  BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => channelProgram('mean', v, [C], C, channelSum('', 'x[i]', 'total / f32(uniforms.M)')) },
+  BnasBatchNormVariance: {
+    inputs: ['x', 'mean'],
+    program: (v, M, C) => channelProgram('variance', v, [C], C, channelSum('let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)')),
   },
   BnasReluGrad: { inputs: ['dy', 'x'], program: (v, M, C) => elementwise('relugrad', v, [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)') },
 } satisfies Record<string, { inputs: string[]; program: Build }>;
@@ -142,33 +165,47 @@ export function reluGradWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * y, batch mean and biased batch variance of x over all axes but the last, and with `running` the
- * updated running statistics (PyTorch's: unbiased variance). The statistics carry no gradient of
- * their own: y's gradient already accounts for their dependence on x.
+ * y = (x − mean)·rsqrt(var + eps)·g + b over all axes but the last (g and b null: affine=false), with
+ * `running` the updated running statistics (PyTorch's: unbiased variance), and with `stats` the batch
+ * mean and biased variance. The statistics carry no gradient of their own: y's gradient already
+ * accounts for their dependence on x.
  */
-export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D, eps: number, running?: { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number }) {
+export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D | null, b: tf.Tensor1D | null, eps: number,
+  running: { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number } | undefined, stats: boolean) {
   const C = x.shape[x.rank - 1], M = x.size / C;
   const at: Attrs = { M, C, eps };
   const x2 = tf.reshape(x, [M, C]);
-  const mean = run('BnasBatchNormMean', { x: x2 }, at) as tf.Tensor1D;
-  const variance = run('BnasBatchNormVariance', { x: x2, mean }, at) as tf.Tensor1D;
-  const f = tf.customGrad((xx, gg, bb, save) => {
-    // the backward pass runs after the forward's scope has ended: what it reads must be saved
-    (save as tf.GradSaveFunc)([xx as tf.Tensor, gg as tf.Tensor, mean, variance]);
-    return {
-      value: run('BnasBatchNormApply', { x: xx as tf.Tensor, mean, variance, g: gg as tf.Tensor, b: bb as tf.Tensor }, at),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, gs, mean, variance] = saved;
-        const sdy = run('BnasBatchNormSumDy', { dy }, at);
-        const sdyx = run('BnasBatchNormSumDyXhat', { dy, x: xs, mean, variance }, at);
-        return [run('BnasBatchNormGradInput', { dy, x: xs, mean, variance, sdy, sdyx, g: gs }, at), sdyx, sdy];
-      },
-    };
-  });
-  const y = tf.reshape(f(x2, g, b) as tf.Tensor, x.shape);
-  const updated = running ? {
-    runningMean: run('BnasBatchNormRunning', { running: running.mean, batch: mean }, { M, C, momentum: running.momentum, factor: 1 }) as tf.Tensor1D,
-    runningVar: run('BnasBatchNormRunning', { running: running.variance, batch: variance }, { M, C, momentum: running.momentum, factor: M / Math.max(1, M - 1) }) as tf.Tensor1D,
-  } : {};
-  return { y, mean, variance, ...updated };
+  let y: tf.Tensor;
+  if (g || b) {
+    const f = tf.customGrad((xx, gg, bb, save) => {
+      // the backward pass runs after the forward's scope has ended: what it reads must be saved
+      (save as tf.GradSaveFunc)([xx as tf.Tensor, gg as tf.Tensor]);
+      return {
+        value: run('BnasBatchNormNormalizeAffine', { x: xx as tf.Tensor, g: gg as tf.Tensor, b: bb as tf.Tensor }, at),
+        gradFunc: (dy: tf.Tensor, [xs, gs]: tf.Tensor[]) => [run('BnasBatchNormNormalizeAffineGrad', { dy, x: xs, g: gs }, at),
+          run('BnasBatchNormSumDyXhat', { dy, x: xs }, at), run('BnasBatchNormSumDy', { dy }, at)],
+      };
+    });
+    y = f(x2, g ?? tf.ones([C]), b ?? tf.zeros([C])) as tf.Tensor;
+  } else {
+    const f = tf.customGrad((xx, save) => {
+      (save as tf.GradSaveFunc)([xx as tf.Tensor]);
+      return {
+        value: run('BnasBatchNormNormalize', { x: xx as tf.Tensor }, at),
+        gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => run('BnasBatchNormNormalizeGrad', { dy, x: xs }, at),
+      };
+    });
+    y = f(x2) as tf.Tensor;
+  }
+  const out: { y: tf.Tensor; mean?: tf.Tensor1D; variance?: tf.Tensor1D; runningMean?: tf.Tensor1D; runningVar?: tf.Tensor1D } = { y: tf.reshape(y, x.shape) };
+  if (running) {
+    const m = { M, C, eps, momentum: running.momentum };
+    out.runningMean = run('BnasBatchNormRunningMean', { running: running.mean, x: x2 }, { ...m, factor: 1 }) as tf.Tensor1D;
+    out.runningVar = run('BnasBatchNormRunningVar', { running: running.variance, x: x2 }, { ...m, factor: M / Math.max(1, M - 1) }) as tf.Tensor1D;
+  }
+  if (stats) {
+    out.mean = run('BnasBatchNormMean', { x: x2 }, at) as tf.Tensor1D;
+    out.variance = run('BnasBatchNormVariance', { x: x2, mean: out.mean }, at) as tf.Tensor1D;
+  }
+  return out;
 }

@@ -72,8 +72,9 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
       }
       // a repeated forward (probe pass) must not update the running statistics a second time
       const update = !ctx.tape?.opts.probes;
-      const r = ops.batchNorm(x, g, b, BN_EPS, update ? { mean: rm, variance: rv, momentum: BN_MOMENTUM } : undefined);
-      rec(ctx, [x], r.y, ctx.tape?.opts.mode === 'faithful' ? bnRule(ctx, name, x, g, rm, rv, 0) : bnRule(ctx, name, x, g, r.mean, r.variance));
+      // the batch statistics only matter to the tape's rule
+      const r = ops.batchNorm(x, g, b, BN_EPS, update ? { mean: rm, variance: rv, momentum: BN_MOMENTUM } : undefined, { stats: !!ctx.tape });
+      rec(ctx, [x], r.y, ctx.tape?.opts.mode === 'faithful' ? bnRule(ctx, name, x, g, rm, rv, 0) : bnRule(ctx, name, x, g, r.mean!, r.variance!));
       if (update) { rm.assign(r.runningMean!); rv.assign(r.runningVar!); }
       return r.y as tf.Tensor4D;
     },
