@@ -36,7 +36,7 @@ test('webgpu: loss, gradients and Hessians of the supernets, an evaluation netwo
     t.true(x.hessianErr < 1e-4, `${x.space}: switch Hessians differ by ${x.hessianErr} of their scale`);
     t.is(new Set(x.counts).size, 1, `${x.space}: tensor counts over three steps ${x.counts}`);
   }
-  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'batch norm (y, mean, variance, running statistics, dx, dg, db; affine=false: y, running statistics, dx)', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
+  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'darts/output, switches from softmax(α)', 'batch norm (y, mean, variance, running statistics, dx, dg, db; affine=false: y, running statistics, dx)', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
 });
 
 test('webgpu: `bayesnas search` runs end to end on real Fashion-MNIST (warm-up, switch epoch, Hessian, update, derivation)', async (t) => {
@@ -56,19 +56,24 @@ test('webgpu: `bayesnas search` runs end to end on real Fashion-MNIST (warm-up, 
   fs.rmSync(dir, { recursive: true });
 });
 
-test('webgpu: the batch-norm programs cut a supernet step\'s GPU program launches by more than half (bench supernet --profile)', async (t) => {
-  const launches = async (fused: boolean) => {
+test('webgpu: the batch-norm and mixed-edge programs cut a supernet step\'s GPU program launches (bench supernet --profile)', async (t) => {
+  const launches = async (switches: Record<string, string>) => {
     const r = await execa('node', ['bin/bayesnas.js', 'bench', 'supernet', '--no-pytorch', '--steps', '1', '--warmup', '0', '--layers', '3', '--C', '4',
-      '--batch', '8', '--size', '8', '--profile', '--json'], { env: { ...base, BAYESNAS_WEBGPU_FUSED_BN: fused ? '1' : '0' }, reject: false, timeout: 600_000 });
+      '--batch', '8', '--size', '8', '--profile', '--json'], { env: { ...base, ...switches }, reject: false, timeout: 600_000 });
     return r;
   };
-  const a = await launches(true);
+  const a = await launches({});
   if (a.exitCode !== 0 && noAdapter.test(a.stderr) && !expectAdapter) return t.pass('no WebGPU adapter on this machine');
   t.is(a.exitCode, 0, a.stderr.slice(-2000));
-  const b = await launches(false);
+  const b = await launches({ BAYESNAS_WEBGPU_FUSED_EDGES: '0' });
+  const c = await launches({ BAYESNAS_WEBGPU_FUSED_EDGES: '0', BAYESNAS_WEBGPU_FUSED_BN: '0' });
   t.is(b.exitCode, 0, b.stderr.slice(-2000));
-  const [fused, composed] = [a, b].map((r) => JSON.parse(r.stdout).profile.launches as number);
-  t.log(`GPU program launches per step: ${composed} composed, ${fused} with the batch-norm programs`);
-  t.true(fused > 1000 && fused < 0.5 * composed, `${fused} vs ${composed}`);
-  t.true(JSON.parse(a.stdout).profile.kernels.some((k: { kernel: string }) => k.kernel === 'BnasBatchNormNormalizeAffine'));
+  t.is(c.exitCode, 0, c.stderr.slice(-2000));
+  const [fused, bnOnly, composed] = [a, b, c].map((r) => JSON.parse(r.stdout).profile.launches as number);
+  t.log(`GPU program launches per step: ${composed} composed, ${bnOnly} with the batch-norm programs, ${fused} with the mixed-edge programs too`);
+  t.true(bnOnly > 1000 && bnOnly < 0.5 * composed, `${bnOnly} vs ${composed}`);
+  t.true(fused < 0.9 * bnOnly, `${fused} vs ${bnOnly}`);
+  const kernels = (r: typeof a) => JSON.parse(r.stdout).profile.kernels.map((k: { kernel: string }) => k.kernel) as string[];
+  t.true(kernels(a).includes('BnasBatchNormNormalizeAffine') && kernels(a).some((k) => k.startsWith('BnasWeightedSum')));
+  t.false(kernels(b).some((k) => k.startsWith('BnasWeightedSum')));
 });

@@ -26,7 +26,7 @@ interface Program {
 interface Backend { runWebGPUProgram(p: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: Array<{ type: string; data: number[] }>): tf.TensorInfo }
 
 const WG = 64;
-const UNIFORMS = 'M : i32, C : i32, eps : f32, momentum : f32, factor : f32,';
+const UNIFORMS = 'M : i32, C : i32, eps : f32, momentum : f32, factor : f32, which : i32,';
 
 /** Σ over the workgroup, returned to every invocation (WG is a power of two). */
 const WG_SUM = `
@@ -127,10 +127,43 @@ const KERNELS = {
   },
   BnasReluGrad: { inputs: ['dy', 'x'], program: (v, M, C) => elementwise('relugrad', v, [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)') },
 } satisfies Record<string, { inputs: string[]; program: Build }>;
-type KernelName = keyof typeof KERNELS;
-interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?: number }
+interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?: number; which?: number }
+
+// A mixed edge's weighted sum y = Σ_o w[o]·z_o of k same-shape tensors, flattened to [M], in one launch,
+// and its gradients: dz_o = w[o]·dy (one launch each, only for the z_o the backward pass asks for) and
+// dw[o] = Σ dy·z_o (one launch for all o, one workgroup each).
+const zNames = (k: number) => [...Array(k).keys()].map((o) => `z${o}`);
+const WEIGHTED = {
+  sum: (k: number) => ({ inputs: [...zNames(k), 'w'], program: ((v, M) => elementwise(`wsum${k}`, v, [M], '', zNames(k).map((z, o) => `w[${o}] * ${z}[index]`).join(' + '))) as Build }),
+  gradW: (k: number) => ({
+    inputs: ['dy', ...zNames(k)],
+    program: ((v, M) => channelProgram(`wsumgradw${k}`, v, [k], k, `
+    var a = 0.0;
+    ${zNames(k).map((z, o) => `if (c == ${o}) { for (var i = i32(localId.x); i < uniforms.M; i = i + ${WG}) { a = a + dy[i] * ${z}[i]; } }`).join('\n    ')}
+    let total = workgroupSum(a);
+    if (localId.x == 0u) { result[c] = total; }`)) as Build,
+  }),
+};
+const SCALE = { inputs: ['dy', 'w'], program: ((v, M) => elementwise('scaleby', v, [M], '', 'dy[index] * w[uniforms.which]')) as Build };
+
+function registerProgram(name: string, k: { inputs: string[]; program: Build }): void {
+  tf.registerKernel({
+    kernelName: name, backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const ins = k.inputs.map((n) => (inputs as Record<string, tf.TensorInfo>)[n]);
+      const a = attrs as unknown as Attrs;
+      return (backend as unknown as Backend).runWebGPUProgram(k.program(k.inputs, a.M, a.C), ins, 'float32', [
+        { type: 'int32', data: [a.M] }, { type: 'int32', data: [a.C] }, { type: 'float32', data: [a.eps ?? 0] },
+        { type: 'float32', data: [a.momentum ?? 0] }, { type: 'float32', data: [a.factor ?? 1] }, { type: 'int32', data: [a.which ?? 0] }]);
+    },
+  });
+}
 
 let registered = false;
+/** BAYESNAS_WEBGPU_FUSED_EDGES=0 keeps the mixed edges' composed gates (read once, when the kernels are registered) */
+let fusedMixedEdges = true;
+/** the weighted sums registered so far, by number of terms */
+const weightedSums = new Set<number>();
 /** BAYESNAS_WEBGPU_FUSED_BN=0 keeps the composed batch norm (read once, when the kernels are registered) */
 let fusedBatchNorm = true;
 
@@ -138,25 +171,47 @@ let fusedBatchNorm = true;
 export function registerWebgpuKernels(): void {
   if (registered) return;
   fusedBatchNorm = process.env.BAYESNAS_WEBGPU_FUSED_BN !== '0';
-  for (const [name, k] of Object.entries(KERNELS)) {
-    tf.registerKernel({
-      kernelName: name, backendName: 'webgpu',
-      kernelFunc: ({ inputs, backend, attrs }) => {
-        const ins = k.inputs.map((n) => (inputs as Record<string, tf.TensorInfo>)[n]);
-        const a = attrs as unknown as Attrs;
-        return (backend as unknown as Backend).runWebGPUProgram(k.program(k.inputs, a.M, a.C), ins, 'float32', [
-          { type: 'int32', data: [a.M] }, { type: 'int32', data: [a.C] }, { type: 'float32', data: [a.eps ?? 0] },
-          { type: 'float32', data: [a.momentum ?? 0] }, { type: 'float32', data: [a.factor ?? 1] }]);
-      },
-    });
-  }
+  fusedMixedEdges = process.env.BAYESNAS_WEBGPU_FUSED_EDGES !== '0';
+  for (const [name, k] of Object.entries(KERNELS)) registerProgram(name, k);
+  registerProgram('BnasScaleBy', SCALE);
   registered = true;
 }
 
 export const webgpuKernelsReady = () => registered && tf.getBackend() === 'webgpu';
 export const webgpuBatchNormReady = () => fusedBatchNorm && webgpuKernelsReady();
 
-const run = (name: KernelName, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
+/**
+ * Whether the mixed edges of k ops can use weightedSumWebgpu: the webgpu backend with its programs, and
+ * k + 2 storage buffers within the device's limit (k terms and the weights or dy, and the output).
+ */
+export function webgpuMixedEdgesReady(k: number): boolean {
+  if (!fusedMixedEdges || !webgpuKernelsReady()) return false;
+  const limits = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
+  return k + 2 <= limits.maxStorageBuffersPerShaderStage;
+}
+
+/** Σ_o w[o]·zs[o] (zs of one shape, w [k]) in one launch, differentiable in both (see WEIGHTED). */
+export function weightedSumWebgpu<T extends tf.Tensor>(zs: T[], w: tf.Tensor1D): T {
+  const k = zs.length, name = `BnasWeightedSum${k}`;
+  if (!weightedSums.has(k)) {
+    registerProgram(name, WEIGHTED.sum(k));
+    registerProgram(`BnasWeightedSumGradW${k}`, WEIGHTED.gradW(k));
+    tf.registerGradient({
+      kernelName: name, inputsToSave: WEIGHTED.sum(k).inputs,
+      gradFunc: (dy, saved) => {
+        const d = dy as tf.Tensor, ws = saved[k], M = d.size;
+        const grads: Record<string, () => tf.Tensor> = Object.fromEntries(zNames(k).map((z, o) => [z, () => run('BnasScaleBy', { dy: d, w: ws }, { M, C: 1, which: o })]));
+        grads.w = () => run(`BnasWeightedSumGradW${k}`, { dy: d, ...Object.fromEntries(zNames(k).map((z, o) => [z, saved[o]])) }, { M, C: 1 });
+        return grads;
+      },
+    });
+    weightedSums.add(k);
+  }
+  const M = zs[0].size, flat = Object.fromEntries(zs.map((z, o) => [`z${o}`, tf.reshape(z, [M])]));
+  return tf.reshape(run(name, { ...flat, w }, { M, C: 1 }), zs[0].shape) as T;
+}
+
+const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 
 /** dy where x > 0, else 0: ReLU's gradient in one launch. */

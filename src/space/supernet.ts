@@ -6,6 +6,7 @@ import { tf } from '../engine/index.js';
 import { bn, concatChannels, conv, factorizedReduce, relu, reluFwd, sequential, sumNode, type Ctx, type Sequential } from './layers.js';
 import { OPS } from './ops.js';
 import { averaged } from '../hessian/tape.js';
+import { webgpuMixedEdgesReady, weightedSumWebgpu } from '../engine/webgpu-kernels.js';
 import { ParamStore } from './params.js';
 import { concatNodes, reductionCells, type EdgeSpec, type SpaceSpec } from './spaces.js';
 
@@ -100,14 +101,23 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
   const runCell = (cell: CellInfo, s0: tf.Tensor4D, s1: tf.Tensor4D, ctx: SupernetCtx): tf.Tensor4D => {
     const states: tf.Tensor4D[] = [cell.preprocess0.forward(s0, ctx), cell.preprocess1.forward(s1, ctx)];
     const sw = ctx.switches?.(cell) ?? { origin: cell.origin, child: cell.child };
-    const so = tf.unstack(sw.origin) as tf.Scalar[];
-    const sc = tf.unstack(sw.child).map((r) => tf.unstack(r)) as tf.Scalar[][];
     const key = `cells.${cell.index}`;
+    // Without a tape, on webgpu, an edge's gated sum is one program over a row of the cell's weights
+    // (origin·child when the origin gates the output); the tape records every gate on its own.
+    const fused = !ctx.tape && webgpuMixedEdgesReady(space.ops.length);
+    const so = fused && space.gate === 'output' ? [] : tf.unstack(sw.origin) as tf.Scalar[];
+    const rows = !fused ? [] : tf.unstack(space.gate === 'output' ? tf.mul(tf.expandDims(sw.origin, 1), sw.child) : sw.child) as tf.Tensor1D[];
+    const sc = fused ? [] : tf.unstack(sw.child).map((r) => tf.unstack(r)) as tf.Scalar[][];
     for (let n = 0; n < space.nodes; n++) {
       const terms: tf.Tensor4D[] = [];
       cell.edges.forEach((e, ei) => {
         if (e.node !== n) return;
         const x = states[e.source];
+        if (fused) {
+          const inp = space.gate === 'output' ? x : tf.mul(x, so[ei]) as tf.Tensor4D;
+          terms.push(weightedSumWebgpu(e.ops.map((op) => op.forward(inp, ctx)), rows[ei]));
+          return;
+        }
         const child = (inp: tf.Tensor4D) => sumNode(e.ops.map((op, oi) => gate(ctx, `${key}.child.${ei}.${oi}`, op.forward(inp, ctx), sc[ei][oi])), ctx);
         if (space.gate === 'output') terms.push(gate(ctx, `${key}.origin.${ei}`, child(x), so[ei]));
         else terms.push(child(gate(ctx, `${key}.origin.${ei}`, x, so[ei])));

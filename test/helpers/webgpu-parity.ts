@@ -11,6 +11,7 @@ import { CompressNet } from '../../src/compress/model.js';
 import { weightHessians } from '../../src/compress/bayes.js';
 import { LENET_5 } from '../../src/compress/spec.js';
 import { batchNorm } from '../../src/engine/ops.js';
+import { ArchParams } from '../../src/search/arch.js';
 import { randomTensor } from './numeric.js';
 
 const engine = await initEngine({ quiet: true });
@@ -63,6 +64,25 @@ async function lossAndGrads(lossOf: () => tf.Scalar, vars: tf.Variable[]) {
   const data = await Promise.all(out.map(async (t) => await t.data() as Float32Array));
   tf.dispose(out);
   return { loss: data[0][0], grads: data.slice(1) };
+}
+
+/** The supernet with its switches from DARTS's softmax(α) (SupernetCtx.switches): loss and gradients of the weights and α. */
+async function dartsAlpha() {
+  await tf.setBackend('cpu');
+  const space = { ...DARTS_SPACE, C: 4, layers: 3 };
+  const net = buildSupernet(space, { inChannels: 1, seed: 8 });
+  const arch = new ArchParams(space, 2, { lr: 3e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8, weightDecay: 1e-3 });
+  // α away from its near-uniform start, so that the op weights differ
+  arch.vars.forEach((v, i) => v.assign(randomTensor(v.shape, 20 + i)));
+  const x = randomTensor([4, 8, 8, 1], 10) as tf.Tensor4D;
+  const y = tf.oneHot(tf.tensor1d([0, 3, 6, 9], 'int32'), 10);
+  const vars = [...net.params.variables('weights'), ...arch.vars];
+  const lossOf = () => tf.losses.softmaxCrossEntropy(y, net.forward(x, { training: true, switches: arch.switchesFrom(arch.softmax()) })) as tf.Scalar;
+  const a = await lossAndGrads(lossOf, vars);
+  await tf.setBackend('webgpu');
+  const b = await lossAndGrads(lossOf, vars);
+  arch.adam.dispose(); tf.dispose(arch.vars); net.dispose(); tf.dispose([x, y]);
+  return { space: 'darts/output, switches from softmax(α)', lossCpu: a.loss, lossWebgpu: b.loss, gradErr: relErrs(a.grads, b.grads), hessianErr: 0, counts: [0] };
 }
 
 /** DARTS_V2's evaluation network with its auxiliary head: CE + 0.4·CE(aux). */
@@ -135,5 +155,5 @@ async function batchNorms() {
 
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await batchNorms(), await evalnet(), await lenet());
+results.push(await dartsAlpha(), await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
