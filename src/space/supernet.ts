@@ -108,6 +108,15 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
     const so = fused && space.gate === 'output' ? [] : tf.unstack(sw.origin) as tf.Scalar[];
     const rows = !fused ? [] : tf.unstack(space.gate === 'output' ? tf.mul(tf.expandDims(sw.origin, 1), sw.child) : sw.child) as tf.Tensor1D[];
     const sc = fused ? [] : tf.unstack(sw.child).map((r) => tf.unstack(r)) as tf.Scalar[][];
+    // Without a tape, the ops that start with a ReLU share one ReLU of their input (DARTS: the four
+    // convolutions of every edge that leaves a state): exact, and a quarter of the ReLU kernels.
+    const relus = new Map<tf.Tensor, tf.Tensor4D>();
+    const runOp = (op: Sequential, inp: tf.Tensor4D) => {
+      if (ctx.tape || op.layers[0]?.spec.kind !== 'relu') return op.forward(inp, ctx);
+      let r = relus.get(inp);
+      if (!r) relus.set(inp, r = reluFwd(inp, ctx));
+      return op.layers.slice(1).reduce((h, l) => l.forward(h, ctx), r);
+    };
     for (let n = 0; n < space.nodes; n++) {
       const terms: tf.Tensor4D[] = [];
       cell.edges.forEach((e, ei) => {
@@ -115,10 +124,10 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
         const x = states[e.source];
         if (fused) {
           const inp = space.gate === 'output' ? x : tf.mul(x, so[ei]) as tf.Tensor4D;
-          terms.push(weightedSumWebgpu(e.ops.map((op) => op.forward(inp, ctx)), rows[ei]));
+          terms.push(weightedSumWebgpu(e.ops.map((op) => runOp(op, inp)), rows[ei]));
           return;
         }
-        const child = (inp: tf.Tensor4D) => sumNode(e.ops.map((op, oi) => gate(ctx, `${key}.child.${ei}.${oi}`, op.forward(inp, ctx), sc[ei][oi])), ctx);
+        const child = (inp: tf.Tensor4D) => sumNode(e.ops.map((op, oi) => gate(ctx, `${key}.child.${ei}.${oi}`, runOp(op, inp), sc[ei][oi])), ctx);
         if (space.gate === 'output') terms.push(gate(ctx, `${key}.origin.${ei}`, child(x), so[ei]));
         else terms.push(child(gate(ctx, `${key}.origin.${ei}`, x, so[ei])));
       });
