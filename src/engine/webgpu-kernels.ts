@@ -25,16 +25,25 @@ interface Program {
 }
 interface Backend { runWebGPUProgram(p: Program, inputs: tf.TensorInfo[], dtype: 'float32', uniforms: Array<{ type: string; data: number[] }>): tf.TensorInfo }
 
+/** workgroup size of the element-wise programs */
 const WG = 64;
 const UNIFORMS = 'M : i32, C : i32, eps : f32, momentum : f32, factor : f32, which : i32,';
 
-/** Σ over the workgroup, returned to every invocation (WG is a power of two). */
-const WG_SUM = `
-  var<workgroup> part : array<f32, ${WG}>;
+/**
+ * Workgroup size of a program that reduces `rows` values per workgroup: 64 invocations, or 256 when
+ * that leaves an invocation more than 64 values, so that long reductions on a GPU are not one thread's
+ * serial loop (on a software rasteriser the larger group is slower, hence not always).
+ */
+const reductionGroup = (rows: number) => (rows > 64 * 64 ? 256 : 64);
+
+/** Module-scope WGSL of a reducing program: the workgroup size WGS and Σ over the workgroup, returned to every invocation. */
+const wgSum = (wg: number) => `
+  const WGS : i32 = ${wg};
+  var<workgroup> part : array<f32, ${wg}>;
   fn workgroupSum(v : f32) -> f32 {
     part[localId.x] = v;
     workgroupBarrier();
-    for (var s = ${WG / 2}u; s > 0u; s = s / 2u) {
+    for (var s = ${wg / 2}u; s > 0u; s = s / 2u) {
       if (localId.x < s) { part[localId.x] = part[localId.x] + part[localId.x + s]; }
       workgroupBarrier();
     }
@@ -61,7 +70,7 @@ function elementwise(key: string, variableNames: string[], shape: number[], prol
 }
 
 /** Loops this invocation's rows m of channel c, with i the element index. */
-const ROWS = (body: string) => `for (var m = i32(localId.x); m < uniforms.M; m = m + ${WG}) { let i = m * uniforms.C + c; ${body} }`;
+const ROWS = (body: string) => `for (var m = i32(localId.x); m < uniforms.M; m = m + WGS) { let i = m * uniforms.C + c; ${body} }`;
 /** Channel c's batch mean and biased variance (two passes, exact), as `mean` and `variance`, in every invocation. */
 const MOMENTS = `
     var s = 0.0;
@@ -73,14 +82,16 @@ const MOMENTS = `
     let rstd = inverseSqrt(variance + uniforms.eps);`;
 
 /**
- * A whole-channel program: one workgroup per channel c runs `body` (often after MOMENTS), which writes
- * `result` itself (the channel's rows of an [M, C] output, or element c of a [C] one).
+ * A whole-channel program: one workgroup per channel c (of `groups`, each reducing about `rows`
+ * values) runs `body` (often after MOMENTS), which writes `result` itself (the channel's rows of an
+ * [M, C] output, or element c of a [C] one).
  */
-function channelProgram(key: string, variableNames: string[], outputShape: number[], C: number, body: string): Program {
+function channelProgram(key: string, variableNames: string[], outputShape: number[], groups: number, rows: number, body: string): Program {
+  const wg = reductionGroup(rows);
   return {
-    variableNames, outputShape, shaderKey: `bnas_bn_${key}`, dispatchLayout: { x: [0] }, dispatch: [C, 1, 1],
-    workgroupSize: [WG, 1, 1], uniforms: UNIFORMS, size: false,
-    getUserCode: () => `${WG_SUM}
+    variableNames, outputShape, shaderKey: `bnas_bn_${key}_${wg}`, dispatchLayout: { x: [0] }, dispatch: [groups, 1, 1],
+    workgroupSize: [wg, 1, 1], uniforms: UNIFORMS, size: false,
+    getUserCode: () => `${wgSum(wg)}
   fn main(index : i32) {
     let c = i32(workgroupId.x);
     ${body}
@@ -109,21 +120,21 @@ const dxBody = (scale: string) => `${MOMENTS}
 const runningBody = (stat: 'mean' | 'variance') => `${MOMENTS}
     if (localId.x == 0u) { result[c] = (1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * ${stat}; }`;
 const KERNELS = {
-  BnasBatchNormNormalize: { inputs: ['x'], program: (v, M, C) => channelProgram('normalize', v, [M, C], C, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd;')}`) },
+  BnasBatchNormNormalize: { inputs: ['x'], program: (v, M, C) => channelProgram('normalize', v, [M, C], C, M, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd;')}`) },
   BnasBatchNormNormalizeAffine: {
     inputs: ['x', 'g', 'b'],
-    program: (v, M, C) => channelProgram('normalizeaffine', v, [M, C], C, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd * g[c] + b[c];')}`),
+    program: (v, M, C) => channelProgram('normalizeaffine', v, [M, C], C, M, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd * g[c] + b[c];')}`),
   },
-  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, dxBody('')) },
-  BnasBatchNormNormalizeAffineGrad: { inputs: ['dy', 'x', 'g'], program: (v, M, C) => channelProgram('normalizeaffinegrad', v, [M, C], C, dxBody('g[c] * ')) },
-  BnasBatchNormSumDy: { inputs: ['dy'], program: (v, M, C) => channelProgram('sumdy', v, [C], C, channelSum('', 'dy[i]')) },
-  BnasBatchNormSumDyXhat: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('sumdyxhat', v, [C], C, channelSum(MOMENTS, 'dy[i] * (x[i] - mean) * rstd')) },
-  BnasBatchNormRunningMean: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runmean', v, [C], C, runningBody('mean')) },
-  BnasBatchNormRunningVar: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runvar', v, [C], C, runningBody('variance')) },
-  BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => channelProgram('mean', v, [C], C, channelSum('', 'x[i]', 'total / f32(uniforms.M)')) },
+  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, M, dxBody('')) },
+  BnasBatchNormNormalizeAffineGrad: { inputs: ['dy', 'x', 'g'], program: (v, M, C) => channelProgram('normalizeaffinegrad', v, [M, C], C, M, dxBody('g[c] * ')) },
+  BnasBatchNormSumDy: { inputs: ['dy'], program: (v, M, C) => channelProgram('sumdy', v, [C], C, M, channelSum('', 'dy[i]')) },
+  BnasBatchNormSumDyXhat: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('sumdyxhat', v, [C], C, M, channelSum(MOMENTS, 'dy[i] * (x[i] - mean) * rstd')) },
+  BnasBatchNormRunningMean: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runmean', v, [C], C, M, runningBody('mean')) },
+  BnasBatchNormRunningVar: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runvar', v, [C], C, M, runningBody('variance')) },
+  BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => channelProgram('mean', v, [C], C, M, channelSum('', 'x[i]', 'total / f32(uniforms.M)')) },
   BnasBatchNormVariance: {
     inputs: ['x', 'mean'],
-    program: (v, M, C) => channelProgram('variance', v, [C], C, channelSum('let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)')),
+    program: (v, M, C) => channelProgram('variance', v, [C], C, M, channelSum('let mu = mean[c];', '(x[i] - mu) * (x[i] - mu)', 'total / f32(uniforms.M)')),
   },
   BnasReluGrad: { inputs: ['dy', 'x'], program: (v, M, C) => elementwise('relugrad', v, [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)') },
 } satisfies Record<string, { inputs: string[]; program: Build }>;
@@ -131,15 +142,23 @@ interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?
 
 // A mixed edge's weighted sum y = Σ_o w[o]·z_o of k same-shape tensors, flattened to [M], in one launch,
 // and its gradients: dz_o = w[o]·dy (one launch each, only for the z_o the backward pass asks for) and
-// dw[o] = Σ dy·z_o (one launch for all o, one workgroup each).
+// dw[o] = Σ dy·z_o (one launch for all o: P workgroups per o each sum a contiguous chunk, and when
+// P > 1 a second launch adds the P partial sums).
 const zNames = (k: number) => [...Array(k).keys()].map((o) => `z${o}`);
+/** values per partial sum of dw */
+const CHUNK = 16384;
 const WEIGHTED = {
   sum: (k: number) => ({ inputs: [...zNames(k), 'w'], program: ((v, M) => elementwise(`wsum${k}`, v, [M], '', zNames(k).map((z, o) => `w[${o}] * ${z}[index]`).join(' + '))) as Build }),
+  // attrs: M elements, C = P chunks
   gradW: (k: number) => ({
     inputs: ['dy', ...zNames(k)],
-    program: ((v, M) => channelProgram(`wsumgradw${k}`, v, [k], k, `
+    program: ((v, M, P) => channelProgram(`wsumgradw${k}`, v, [k * P], k * P, Math.ceil(M / P), `
+    let o = c / uniforms.C;
+    let chunk = (uniforms.M + uniforms.C - 1) / uniforms.C;
+    let start = (c % uniforms.C) * chunk;
+    let end = min(uniforms.M, start + chunk);
     var a = 0.0;
-    ${zNames(k).map((z, o) => `if (c == ${o}) { for (var i = i32(localId.x); i < uniforms.M; i = i + ${WG}) { a = a + dy[i] * ${z}[i]; } }`).join('\n    ')}
+    ${zNames(k).map((z, o) => `if (o == ${o}) { for (var i = start + i32(localId.x); i < end; i = i + WGS) { a = a + dy[i] * ${z}[i]; } }`).join('\n    ')}
     let total = workgroupSum(a);
     if (localId.x == 0u) { result[c] = total; }`)) as Build,
   }),
@@ -201,7 +220,11 @@ export function weightedSumWebgpu<T extends tf.Tensor>(zs: T[], w: tf.Tensor1D):
       gradFunc: (dy, saved) => {
         const d = dy as tf.Tensor, ws = saved[k], M = d.size;
         const grads: Record<string, () => tf.Tensor> = Object.fromEntries(zNames(k).map((z, o) => [z, () => run('BnasScaleBy', { dy: d, w: ws }, { M, C: 1, which: o })]));
-        grads.w = () => run(`BnasWeightedSumGradW${k}`, { dy: d, ...Object.fromEntries(zNames(k).map((z, o) => [z, saved[o]])) }, { M, C: 1 });
+        grads.w = () => {
+          const P = Math.ceil(M / CHUNK);
+          const parts = run(`BnasWeightedSumGradW${k}`, { dy: d, ...Object.fromEntries(zNames(k).map((z, o) => [z, saved[o]])) }, { M, C: P });
+          return P === 1 ? parts : tf.sum(tf.reshape(parts, [k, P]), 1);
+        };
         return grads;
       },
     });

@@ -11,6 +11,7 @@ import { CompressNet } from '../../src/compress/model.js';
 import { weightHessians } from '../../src/compress/bayes.js';
 import { LENET_5 } from '../../src/compress/spec.js';
 import { batchNorm } from '../../src/engine/ops.js';
+import { weightedSumWebgpu } from '../../src/engine/webgpu-kernels.js';
 import { ArchParams } from '../../src/search/arch.js';
 import { randomTensor } from './numeric.js';
 
@@ -122,7 +123,8 @@ async function lenet() {
 
 /** The batch norm alone (webgpu: its fused kernels) on shapes with M not a multiple of the workgroup, rank 2, and 1x1 maps. */
 async function batchNorms() {
-  const shapes = [[8, 16, 16, 32], [7, 33], [3, 1, 1, 768]];
+  // [8, 32, 32, 4]: 8,192 rows per channel, reduced by workgroups of 256
+  const shapes = [[8, 16, 16, 32], [7, 33], [3, 1, 1, 768], [8, 32, 32, 4]];
   const one = async (shape: number[]) => {
     const C = shape[shape.length - 1];
     const pass = async () => {
@@ -153,7 +155,35 @@ async function batchNorms() {
   return { space: 'batch norm (y, mean, variance, running statistics, dx, dg, db; affine=false: y, running statistics, dx)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
+/** A mixed edge's weighted sum Σ_o w_o·z_o and its gradients (webgpu: its programs) against the composition on cpu, small and large (dw in partial sums). */
+async function weightedSums() {
+  const one = async (k: number, shape: number[]) => {
+    const pass = async () => {
+      const zs = Array.from({ length: k }, (_, o) => randomTensor(shape, 30 + o));
+      const w = randomTensor([k], 40) as tf.Tensor1D, r = randomTensor(shape, 41);
+      const f = (...a: tf.Tensor[]) => {
+        const ws = a[k] as tf.Tensor1D;
+        const y = tf.getBackend() === 'webgpu' ? weightedSumWebgpu(a.slice(0, k), ws) : tf.addN(a.slice(0, k).map((z, o) => tf.mul(z, tf.slice(ws, o, 1))));
+        return tf.sum(tf.mul(y, r)) as tf.Scalar;
+      };
+      const out = tf.tidy(() => {
+        const { value, grads } = tf.valueAndGrads(f)([...zs, w]);
+        return [value, ...grads];
+      });
+      const data = await Promise.all(out.map(async (t) => await t.data() as Float32Array));
+      tf.dispose([...out, ...zs, w, r]);
+      return data;
+    };
+    await tf.setBackend('cpu');
+    const a = await pass();
+    await tf.setBackend('webgpu');
+    return relErrs(a, await pass());
+  };
+  const errs = [await one(7, [4, 8, 8, 4]), await one(3, [2, 64, 64, 4])];
+  return { space: 'weighted sum (y, dz, dw; 2,048 and 32,768 elements)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+}
+
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await dartsAlpha(), await batchNorms(), await evalnet(), await lenet());
+results.push(await dartsAlpha(), await weightedSums(), await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
