@@ -178,6 +178,71 @@ function registerProgram(name: string, k: { inputs: string[]; program: Build }):
   });
 }
 
+// Filter gradients of convolutions (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter, NHWC).
+// The stock programs give each filter element one invocation, which loops over all B·Ho·Wo output
+// positions in series: at batch 64 that is milliseconds per launch on a GPU, for a few hundred
+// invocations in all. Here each filter element is a workgroup whose invocations split the positions
+// and sum them: dw[wR, wC, a, b] = Σ_{n, yR, yC} x[n, wR·dH + yR·sH − pT, wC·dW + yC·sW − pL, a] · dy[n, yR, yC, c]
+// with c = b (conv: a input and b output channel) or a·mul + b (depthwise: channel a, multiplier b).
+const FILTER_UNIFORMS = 'N : i32, H : i32, W : i32, Ho : i32, Wo : i32, Cx : i32, Cy : i32, sH : i32, sW : i32, pT : i32, pL : i32, dH : i32, dW : i32, kW : i32, A : i32, B : i32, total : i32,';
+function filterGradProgram(depthwise: boolean, filterShape: number[], positions: number): Program {
+  const wg = reductionGroup(positions), total = filterShape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames: ['x', 'dy'], outputShape: filterShape, shaderKey: `bnas_filtergrad_${depthwise}_${wg}`, dispatchLayout: { x: [0] }, dispatch: [total, 1, 1],
+    workgroupSize: [wg, 1, 1], uniforms: FILTER_UNIFORMS, size: false,
+    // the dispatch may be folded into two or three dimensions (more than 65,535 workgroups): o is the flat workgroup index
+    getUserCode: () => `${wgSum(wg)}
+  fn main(index : i32) {
+    let u = uniforms;
+    let o = i32(workgroupId.z * numWorkgroups.x * numWorkgroups.y + workgroupId.y * numWorkgroups.x + workgroupId.x);
+    let b = o % u.B;
+    let t = o / u.B;
+    let a = t % u.A;
+    let wC = (t / u.A) % u.kW;
+    let wR = (t / u.A) / u.kW;
+    let c = ${depthwise ? 'a * u.B + b' : 'b'};
+    let HoWo = u.Ho * u.Wo;
+    var acc = 0.0;
+    for (var p = i32(localId.x); p < u.N && o < u.total; p = p + WGS) {
+      let n = p / HoWo;
+      let r = p - n * HoWo;
+      let yR = r / u.Wo;
+      let xR = wR * u.dH + yR * u.sH - u.pT;
+      let xC = wC * u.dW + (r - yR * u.Wo) * u.sW - u.pL;
+      if (xR >= 0 && xR < u.H && xC >= 0 && xC < u.W) { acc = acc + x[((n * u.H + xR) * u.W + xC) * u.Cx + a] * dy[p * u.Cy + c]; }
+    }
+    let sum = workgroupSum(acc);
+    if (localId.x == 0u && o < u.total) { result[o] = sum; }
+  }`,
+  };
+}
+
+type KernelFunc = (a: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
+/** Replaces the webgpu backend's filter-gradient kernels by filterGradProgram (the stock ones stay for NCHW). */
+function registerFilterGrads(): void {
+  for (const [name, depthwise] of [['Conv2DBackpropFilter', false], ['DepthwiseConv2dNativeBackpropFilter', true]] as const) {
+    const stock = tf.getKernel(name, 'webgpu')?.kernelFunc as KernelFunc | undefined;
+    if (!stock) throw new Error(`the webgpu backend has no ${name} kernel`);
+    tf.unregisterKernel(name, 'webgpu');
+    tf.registerKernel({
+      kernelName: name, backendName: 'webgpu',
+      kernelFunc: (args) => {
+        const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+        const at = args.attrs as unknown as { strides: number | [number, number]; pad: 'valid' | 'same' | number; dataFormat?: 'NHWC' | 'NCHW';
+          dilations?: number | [number, number]; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number] };
+        if ((at.dataFormat ?? 'NHWC') !== 'NHWC' || x.dtype !== 'float32') return stock(args);
+        const ci = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape, at.strides, depthwise ? at.dilations ?? 1 : 1,
+          at.pad, at.dimRoundingMode, depthwise);
+        const N = ci.batchSize * ci.outHeight * ci.outWidth;
+        const [, , A, B] = at.filterShape;
+        const ints = [N, ci.inHeight, ci.inWidth, ci.outHeight, ci.outWidth, ci.inChannels, ci.outChannels, ci.strideHeight, ci.strideWidth,
+          ci.padInfo.top, ci.padInfo.left, ci.dilationHeight, ci.dilationWidth, ci.filterWidth, A, B, at.filterShape.reduce((p, q) => p * q, 1)];
+        return (args.backend as Backend).runWebGPUProgram(filterGradProgram(depthwise, at.filterShape, N), [x, dy], 'float32', ints.map((v) => ({ type: 'int32', data: [v] })));
+      },
+    });
+  }
+}
+
 let registered = false;
 /** BAYESNAS_WEBGPU_FUSED_EDGES=0 keeps the mixed edges' composed gates (read once, when the kernels are registered) */
 let fusedMixedEdges = true;
@@ -193,6 +258,8 @@ export function registerWebgpuKernels(): void {
   fusedMixedEdges = process.env.BAYESNAS_WEBGPU_FUSED_EDGES !== '0';
   for (const [name, k] of Object.entries(KERNELS)) registerProgram(name, k);
   registerProgram('BnasScaleBy', SCALE);
+  // BAYESNAS_WEBGPU_FILTER_GRAD=0 keeps the stock filter-gradient programs
+  if (process.env.BAYESNAS_WEBGPU_FILTER_GRAD !== '0') registerFilterGrads();
   registered = true;
 }
 

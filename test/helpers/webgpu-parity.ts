@@ -183,7 +183,40 @@ async function weightedSums() {
   return { space: 'weighted sum (y, dz, dw; 2,048 and 32,768 elements)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
+/** Filter gradients of convolutions and depthwise convolutions (webgpu: filterGradProgram) against cpu: strides, paddings, a channel multiplier, and 6,400 positions per filter element. */
+async function filterGrads() {
+  type Case = { x: number[]; w: number[]; stride: number; pad: 'same' | 'valid' | number; depthwise: boolean };
+  const cases: Case[] = [
+    { x: [2, 9, 9, 3], w: [3, 3, 3, 5], stride: 1, pad: 'same', depthwise: false },
+    { x: [2, 9, 9, 3], w: [3, 3, 3, 5], stride: 2, pad: 'valid', depthwise: false },
+    { x: [2, 9, 9, 3], w: [5, 5, 3, 2], stride: 2, pad: 2, depthwise: false },
+    { x: [4, 40, 40, 6], w: [1, 1, 6, 4], stride: 1, pad: 'valid', depthwise: false },
+    { x: [2, 9, 9, 4], w: [3, 3, 4, 1], stride: 1, pad: 'same', depthwise: true },
+    { x: [2, 9, 9, 4], w: [5, 5, 4, 1], stride: 2, pad: 'valid', depthwise: true },
+    { x: [2, 9, 9, 4], w: [3, 3, 4, 2], stride: 1, pad: 'same', depthwise: true },
+    { x: [4, 40, 40, 3], w: [3, 3, 3, 1], stride: 1, pad: 'same', depthwise: true },
+  ];
+  const one = async (c: Case) => {
+    const pass = async () => {
+      const x = randomTensor(c.x, 50) as tf.Tensor4D, w = randomTensor(c.w, 51) as tf.Tensor4D;
+      const y = (ww: tf.Tensor4D) => (c.depthwise ? tf.depthwiseConv2d(x, ww, c.stride, c.pad as 'same') : tf.conv2d(x, ww, c.stride, c.pad as 'same'));
+      const r = tf.tidy(() => randomTensor(y(w).shape, 52));
+      const g = tf.grad((ww: tf.Tensor) => tf.sum(tf.mul(y(ww as tf.Tensor4D), r)) as tf.Scalar)(w);
+      const data = await g.data() as Float32Array;
+      tf.dispose([x, w, r, g]);
+      return [data];
+    };
+    await tf.setBackend('cpu');
+    const a = await pass();
+    await tf.setBackend('webgpu');
+    return relErrs(a, await pass());
+  };
+  const errs = [];
+  for (const c of cases) errs.push(await one(c));
+  return { space: 'conv and depthwise filter gradients', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+}
+
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await dartsAlpha(), await weightedSums(), await batchNorms(), await evalnet(), await lenet());
+results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
