@@ -12,9 +12,11 @@
 #   suite/summary.md    `bayesnas bench suite`: webgpu against PyTorch CUDA, side by side, with a
 #                       per-kernel profile of one supernet step (and summary.json)
 #   supernet-5-cells.json  the supernet benchmark on 5 cells, in a process of its own
+#   supernet-5-cells-stock-filter-grad.json  the same without our filter-gradient programs
+#                       (BAYESNAS_WEBGPU_FILTER_GRAD=0: tfjs's own, one invocation per filter element)
 #   log.txt             everything the steps printed
 # BAYESNAS_TFJS_FLAGS (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64) passes TensorFlow.js flags to every step.
-# Each step has its own time limit (60 + 90 + 300 + 120 s: the whole script fits in ten minutes); a
+# Each step has its own time limit (45 + 90 + 270 + 90 + 90 s: the whole script fits in ten minutes); a
 # failing step is logged and the next one still runs.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -76,12 +78,14 @@ step() {   # step NAME SECONDS OUTFILE command...
 }
 TORCH_DEVICE=cuda
 "$BAYESNAS_REF_PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null || TORCH_DEVICE=cpu
-step doctor 60 "$OUT/doctor.json" "$T/node" "$P/dist/bayesnas.mjs" doctor --json
+step doctor 45 "$OUT/doctor.json" "$T/node" "$P/dist/bayesnas.mjs" doctor --json
 step parity 90 "$OUT/parity.json" "$T/node" "$P/dist/webgpu-parity.mjs"
-step suite "${SUITE_LIMIT:-300}" "$OUT/suite.txt" "$T/node" "$P/dist/bayesnas.mjs" bench suite --steps 3 --torch-device "$TORCH_DEVICE" --out "$OUT/suite" "$@"
+step suite "${SUITE_LIMIT:-270}" "$OUT/suite.txt" "$T/node" "$P/dist/bayesnas.mjs" bench suite --steps 3 --torch-device "$TORCH_DEVICE" --out "$OUT/suite" "$@"
 # a second, independent process on a 5-cell supernet: on Mesa's software driver, 8-cell supernets with
 # the composed batch norm crashed inside the driver's descriptor-pool allocation; should a GPU driver
 # fail on 8 cells, this figure remains
-step supernet-5-cells 120 "$OUT/supernet-5-cells.json" "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 3 --warmup 1 --profile --torch-device "$TORCH_DEVICE" --json
+step supernet-5-cells 90 "$OUT/supernet-5-cells.json" "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 3 --warmup 1 --profile --torch-device "$TORCH_DEVICE" --json
+step supernet-5-cells-stock-filter-grad 90 "$OUT/supernet-5-cells-stock-filter-grad.json" env BAYESNAS_WEBGPU_FILTER_GRAD=0 \
+  "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 3 --warmup 1 --profile --no-pytorch --json
 cat "$OUT/suite/summary.md" 2>/dev/null || say "no suite summary (see $LOG)"
 rm -rf "$T"
