@@ -36,7 +36,7 @@ test('webgpu: loss, gradients and Hessians of the supernets, an evaluation netwo
     t.true(x.hessianErr < 1e-4, `${x.space}: switch Hessians differ by ${x.hessianErr} of their scale`);
     t.is(new Set(x.counts).size, 1, `${x.space}: tensor counts over three steps ${x.counts}`);
   }
-  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'darts/output, switches from softmax(α)', 'weighted sum (y, dz, dw; 2,048 and 32,768 elements)', 'conv and depthwise filter gradients', 'batch norm (y, mean, variance, running statistics, dx, dg, db; affine=false: y, running statistics, dx)', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
+  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'darts/output, switches from softmax(α)', 'weighted sum (y, dz, dw; 2,048, 32,768 and 327,680 elements)', 'conv and depthwise filter gradients', 'batch norm (y, mean, variance, running statistics, dx, dg, db; in training with running statistics: y, dx, dg, db, affine=false y, running statistics, dx)', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
 });
 
 test('webgpu: `bayesnas search` runs end to end on real Fashion-MNIST (warm-up, switch epoch, Hessian, update, derivation)', async (t) => {
@@ -74,6 +74,6 @@ test('webgpu: the batch-norm and mixed-edge programs cut a supernet step\'s GPU 
   t.true(bnOnly > 1000 && bnOnly < 0.5 * composed, `${bnOnly} vs ${composed}`);
   t.true(fused < 0.9 * bnOnly, `${fused} vs ${bnOnly}`);
   const kernels = (r: typeof a) => JSON.parse(r.stdout).profile.kernels.map((k: { kernel: string }) => k.kernel) as string[];
-  t.true(kernels(a).includes('BnasBatchNormNormalizeAffine') && kernels(a).some((k) => k.startsWith('BnasWeightedSum')));
+  t.true(kernels(a).includes('BnasBatchNormTrainAffine') && kernels(a).some((k) => k.startsWith('BnasWeightedSum')));
   t.false(kernels(b).some((k) => k.startsWith('BnasWeightedSum')));
 });

@@ -17,6 +17,7 @@
 // the backend generates the bindings (`result`, one array per variable name, `uniforms`) and the entry
 // point that calls `main(index)`.
 import * as tf from '@tensorflow/tfjs-core';
+import { runMulti, type MultiProgram } from './webgpu-multi.js';
 
 interface Program {
   variableNames: string[]; outputShape: number[]; shaderKey: string; dispatchLayout: { x: number[] };
@@ -27,7 +28,7 @@ interface Backend { runWebGPUProgram(p: Program, inputs: tf.TensorInfo[], dtype:
 
 /** workgroup size of the element-wise programs */
 const WG = 64;
-const UNIFORMS = 'M : i32, C : i32, eps : f32, momentum : f32, factor : f32, which : i32,';
+const UNIFORMS = 'M : i32, C : i32, eps : f32, momentum : f32, factor : f32,';
 
 /**
  * Workgroup size of a program that reduces `rows` values per workgroup: 64 invocations, or 256 when
@@ -109,28 +110,21 @@ const channelSum = (prologue: string, term: string, epilogue = 'total') => `${pr
 /** Each kernel's inputs, in the order of its program's bindings, and the program (built per call; the backend caches its pipeline by shader key). */
 type Build = (v: string[], M: number, C: number) => Program;
 const DX = 'rstd / n * (n * dy[i] - sdy - (x[i] - mean) * rstd * sdyx)';
-const dxBody = (scale: string) => `${MOMENTS}
+/** Σdy and Σdy·x̂ of channel c (after MOMENTS), as `sdy` and `sdyx`, and n = M */
+const DY_SUMS = `
     var a = 0.0;
-    var b = 0.0;
-    ${ROWS('a = a + dy[i]; b = b + dy[i] * (x[i] - mean) * rstd;')}
+    var a2 = 0.0;
+    ${ROWS('a = a + dy[i]; a2 = a2 + dy[i] * (x[i] - mean) * rstd;')}
     let sdy = workgroupSum(a);
-    let sdyx = workgroupSum(b);
-    let n = f32(uniforms.M);
-    ${ROWS(`result[i] = ${scale}${DX};`)}`;
-const runningBody = (stat: 'mean' | 'variance') => `${MOMENTS}
-    if (localId.x == 0u) { result[c] = (1.0 - uniforms.momentum) * running[c] + uniforms.momentum * uniforms.factor * ${stat}; }`;
+    let sdyx = workgroupSum(a2);
+    let n = f32(uniforms.M);`;
 const KERNELS = {
   BnasBatchNormNormalize: { inputs: ['x'], program: (v, M, C) => channelProgram('normalize', v, [M, C], C, M, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd;')}`) },
   BnasBatchNormNormalizeAffine: {
     inputs: ['x', 'g', 'b'],
     program: (v, M, C) => channelProgram('normalizeaffine', v, [M, C], C, M, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd * g[c] + b[c];')}`),
   },
-  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, M, dxBody('')) },
-  BnasBatchNormNormalizeAffineGrad: { inputs: ['dy', 'x', 'g'], program: (v, M, C) => channelProgram('normalizeaffinegrad', v, [M, C], C, M, dxBody('g[c] * ')) },
-  BnasBatchNormSumDy: { inputs: ['dy'], program: (v, M, C) => channelProgram('sumdy', v, [C], C, M, channelSum('', 'dy[i]')) },
-  BnasBatchNormSumDyXhat: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('sumdyxhat', v, [C], C, M, channelSum(MOMENTS, 'dy[i] * (x[i] - mean) * rstd')) },
-  BnasBatchNormRunningMean: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runmean', v, [C], C, M, runningBody('mean')) },
-  BnasBatchNormRunningVar: { inputs: ['running', 'x'], program: (v, M, C) => channelProgram('runvar', v, [C], C, M, runningBody('variance')) },
+  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, M, `${MOMENTS} ${DY_SUMS} ${ROWS(`result[i] = ${DX};`)}`) },
   BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => channelProgram('mean', v, [C], C, M, channelSum('', 'x[i]', 'total / f32(uniforms.M)')) },
   BnasBatchNormVariance: {
     inputs: ['x', 'mean'],
@@ -138,7 +132,75 @@ const KERNELS = {
   },
   BnasReluGrad: { inputs: ['dy', 'x'], program: (v, M, C) => elementwise('relugrad', v, [M * C], '', 'select(0.0, dy[index], x[index] > 0.0)') },
 } satisfies Record<string, { inputs: string[]; program: Build }>;
-interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?: number; which?: number }
+interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?: number }
+
+// Programs with several outputs (src/engine/webgpu-multi.ts), all with the uniforms M, C, eps, momentum, factor.
+const MULTI_UNIFORMS: MultiProgram['uniforms'] = [['M', 'i32'], ['C', 'i32'], ['eps', 'f32'], ['momentum', 'f32'], ['factor', 'f32']];
+const channelMulti = (key: string, outputs: Array<[string, number]>, inputs: string[], M: number, C: number, body: string): MultiProgram => {
+  const wg = reductionGroup(M);
+  return { key: `bnas_${key}_${wg}`, outputs, inputs, uniforms: MULTI_UNIFORMS, workgroupSize: wg, workgroups: C, header: wgSum(wg), body };
+};
+/** r ← (1 − m)·r + m·f·stat */
+const RUNNING = (r: string, stat: string, f: string) => `(1.0 - uniforms.momentum) * ${r}[c] + uniforms.momentum * ${f}${stat}`;
+const MULTI = {
+  // training-mode batch norm with its running statistics: y and both statistics in one launch
+  BnasBatchNormTrain: {
+    inputs: ['x', 'runMean', 'runVar'],
+    program: (a: Attrs) => channelMulti('bn_train', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'runMean', 'runVar'], a.M, a.C, `${MOMENTS}
+    ${ROWS('y[i] = (x[i] - mean) * rstd;')}
+    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
+  },
+  BnasBatchNormTrainAffine: {
+    inputs: ['x', 'g', 'b', 'runMean', 'runVar'],
+    program: (a: Attrs) => channelMulti('bn_train_affine', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'g', 'b', 'runMean', 'runVar'], a.M, a.C, `${MOMENTS}
+    ${ROWS('y[i] = (x[i] - mean) * rstd * g[c] + b[c];')}
+    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
+  },
+  // the affine batch norm's gradients dx, dg, db in one launch
+  BnasBatchNormAffineGrad: {
+    inputs: ['dy', 'x', 'g'],
+    program: (a: Attrs) => channelMulti('bn_affine_grad', [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], ['dy', 'x', 'g'], a.M, a.C, `${MOMENTS} ${DY_SUMS}
+    ${ROWS(`dx[i] = g[c] * ${DX};`)}
+    if (localId.x == 0u) { dg[c] = sdyx; db[c] = sdy; }`),
+  },
+} satisfies Record<string, { inputs: string[]; program: (a: Attrs) => MultiProgram }>;
+
+function registerMulti(name: string, k: { inputs: string[]; program: (a: Attrs) => MultiProgram }): void {
+  tf.registerKernel({
+    kernelName: name, backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as Attrs;
+      return runMulti(backend, k.program(a), k.inputs.map((n) => (inputs as Record<string, tf.TensorInfo>)[n]), [a.M, a.C, a.eps ?? 0, a.momentum ?? 0, a.factor ?? 1]);
+    },
+  });
+}
+
+/** The affine batch norm's gradients [dx as [M, C], dg, db] (one launch). */
+const affineGrads = (dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, at: Attrs) => {
+  const [dx, dg, db] = tf.engine().runKernel('BnasBatchNormAffineGrad', { dy, x, g } as unknown as tf.NamedTensorMap, at as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return [tf.reshape(dx, [at.M, at.C]), dg, db];
+};
+
+/** Gradients of the training kernels, computed when the backward pass reaches them (the running statistics have none). */
+function registerBatchNormGradients(): void {
+  const none = (a: Attrs) => ({ runMean: () => tf.zeros([a.C]), runVar: () => tf.zeros([a.C]) });
+  tf.registerGradient({
+    kernelName: 'BnasBatchNormTrain', inputsToSave: ['x'],
+    gradFunc: (dys, [x], attrs) => {
+      const a = attrs as unknown as Attrs, dy = (dys as tf.Tensor[])[0];
+      const dx = run('BnasBatchNormNormalizeGrad', { dy, x }, a);
+      return { x: () => dx, ...none(a) };
+    },
+  });
+  tf.registerGradient({
+    kernelName: 'BnasBatchNormTrainAffine', inputsToSave: ['x', 'g'],
+    gradFunc: (dys, [x, g], attrs) => {
+      // all three in one launch, here rather than in the thunks: each thunk runs in a scope of its own
+      const a = attrs as unknown as Attrs, [dx, dg, db] = affineGrads((dys as tf.Tensor[])[0], x, g, a);
+      return { x: () => dx, g: () => dg, b: () => db, ...none(a) };
+    },
+  });
+}
 
 // A mixed edge's weighted sum y = Σ_o w[o]·z_o of k same-shape tensors, flattened to [M], in one launch,
 // and its gradients: dz_o = w[o]·dy (one launch each, only for the z_o the backward pass asks for) and
@@ -163,7 +225,18 @@ const WEIGHTED = {
     if (localId.x == 0u) { result[c] = total; }`)) as Build,
   }),
 };
-const SCALE = { inputs: ['dy', 'w'], program: ((v, M) => elementwise('scaleby', v, [M], '', 'dy[index] * w[uniforms.which]')) as Build };
+/** dz_o = w[o]·dy for every o in one launch: invocations stride over the elements (attrs: M elements, C workgroups) */
+const gradZ = (k: number) => ({
+  inputs: ['dy', 'w'],
+  program: (a: Attrs): MultiProgram => ({
+    key: `bnas_wsum_gradz${k}`, outputs: zNames(k).map((z) => [`d${z}`, a.M] as [string, number]), inputs: ['dy', 'w'], uniforms: MULTI_UNIFORMS,
+    workgroupSize: WG, workgroups: a.C, header: `const WGS : i32 = ${WG};`,
+    body: `for (var i = c * WGS + i32(localId.x); i < uniforms.M; i = i + uniforms.C * WGS) {
+    let d = dy[i];
+    ${zNames(k).map((z, o) => `d${z}[i] = w[${o}] * d;`).join(' ')}
+  }`,
+  }),
+});
 
 function registerProgram(name: string, k: { inputs: string[]; program: Build }): void {
   tf.registerKernel({
@@ -173,7 +246,7 @@ function registerProgram(name: string, k: { inputs: string[]; program: Build }):
       const a = attrs as unknown as Attrs;
       return (backend as unknown as Backend).runWebGPUProgram(k.program(k.inputs, a.M, a.C), ins, 'float32', [
         { type: 'int32', data: [a.M] }, { type: 'int32', data: [a.C] }, { type: 'float32', data: [a.eps ?? 0] },
-        { type: 'float32', data: [a.momentum ?? 0] }, { type: 'float32', data: [a.factor ?? 1] }, { type: 'int32', data: [a.which ?? 0] }]);
+        { type: 'float32', data: [a.momentum ?? 0] }, { type: 'float32', data: [a.factor ?? 1] }]);
     },
   });
 }
@@ -257,7 +330,8 @@ export function registerWebgpuKernels(): void {
   fusedBatchNorm = process.env.BAYESNAS_WEBGPU_FUSED_BN !== '0';
   fusedMixedEdges = process.env.BAYESNAS_WEBGPU_FUSED_EDGES !== '0';
   for (const [name, k] of Object.entries(KERNELS)) registerProgram(name, k);
-  registerProgram('BnasScaleBy', SCALE);
+  for (const [name, k] of Object.entries(MULTI)) registerMulti(name, k);
+  registerBatchNormGradients();
   // BAYESNAS_WEBGPU_FILTER_GRAD=0 keeps the stock filter-gradient programs
   if (process.env.BAYESNAS_WEBGPU_FILTER_GRAD !== '0') registerFilterGrads();
   registered = true;
@@ -282,11 +356,15 @@ export function weightedSumWebgpu<T extends tf.Tensor>(zs: T[], w: tf.Tensor1D):
   if (!weightedSums.has(k)) {
     registerProgram(name, WEIGHTED.sum(k));
     registerProgram(`BnasWeightedSumGradW${k}`, WEIGHTED.gradW(k));
+    registerMulti(`BnasWeightedSumGradZ${k}`, gradZ(k));
     tf.registerGradient({
       kernelName: name, inputsToSave: WEIGHTED.sum(k).inputs,
       gradFunc: (dy, saved) => {
         const d = dy as tf.Tensor, ws = saved[k], M = d.size;
-        const grads: Record<string, () => tf.Tensor> = Object.fromEntries(zNames(k).map((z, o) => [z, () => run('BnasScaleBy', { dy: d, w: ws }, { M, C: 1, which: o })]));
+        // every dz_o in one launch, here rather than in the thunks: each thunk runs in a scope of its own
+        const dz = tf.engine().runKernel(`BnasWeightedSumGradZ${k}`, { dy: d, w: ws } as unknown as tf.NamedTensorMap,
+          { M, C: Math.min(Math.ceil(M / WG), 4096) } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        const grads: Record<string, () => tf.Tensor> = Object.fromEntries(zNames(k).map((z, o) => [z, () => dz[o]]));
         grads.w = () => {
           const P = Math.ceil(M / CHUNK);
           const parts = run(`BnasWeightedSumGradW${k}`, { dy: d, ...Object.fromEntries(zNames(k).map((z, o) => [z, saved[o]])) }, { M, C: P });
@@ -320,18 +398,25 @@ export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D | null, b: tf.Tenso
   const C = x.shape[x.rank - 1], M = x.size / C;
   const at: Attrs = { M, C, eps };
   const x2 = tf.reshape(x, [M, C]);
-  let y: tf.Tensor;
-  if (g || b) {
-    const f = tf.customGrad((xx, gg, bb, save) => {
+  const affine = !!(g || b);
+  const gg = affine ? g ?? tf.ones([C]) : null, bb = affine ? b ?? tf.zeros([C]) : null;
+  const out: { y: tf.Tensor; mean?: tf.Tensor1D; variance?: tf.Tensor1D; runningMean?: tf.Tensor1D; runningVar?: tf.Tensor1D } = { y: x };
+  if (running) {
+    // y and the running statistics in one launch (gradients: registerBatchNormGradients)
+    const ins = { x: x2, ...(affine ? { g: gg, b: bb } : {}), runMean: running.mean, runVar: running.variance };
+    const [y, rm, rv] = tf.engine().runKernel(affine ? 'BnasBatchNormTrainAffine' : 'BnasBatchNormTrain', ins as unknown as tf.NamedTensorMap,
+      { ...at, momentum: running.momentum, factor: M / Math.max(1, M - 1) } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    Object.assign(out, { y: tf.reshape(y, x.shape), runningMean: rm, runningVar: rv });
+  } else if (affine) {
+    const f = tf.customGrad((xx, g1, b1, save) => {
       // the backward pass runs after the forward's scope has ended: what it reads must be saved
-      (save as tf.GradSaveFunc)([xx as tf.Tensor, gg as tf.Tensor]);
+      (save as tf.GradSaveFunc)([xx as tf.Tensor, g1 as tf.Tensor]);
       return {
-        value: run('BnasBatchNormNormalizeAffine', { x: xx as tf.Tensor, g: gg as tf.Tensor, b: bb as tf.Tensor }, at),
-        gradFunc: (dy: tf.Tensor, [xs, gs]: tf.Tensor[]) => [run('BnasBatchNormNormalizeAffineGrad', { dy, x: xs, g: gs }, at),
-          run('BnasBatchNormSumDyXhat', { dy, x: xs }, at), run('BnasBatchNormSumDy', { dy }, at)],
+        value: run('BnasBatchNormNormalizeAffine', { x: xx as tf.Tensor, g: g1 as tf.Tensor, b: b1 as tf.Tensor }, at),
+        gradFunc: (dy: tf.Tensor, [xs, gs]: tf.Tensor[]) => affineGrads(dy, xs, gs, at),
       };
     });
-    y = f(x2, g ?? tf.ones([C]), b ?? tf.zeros([C])) as tf.Tensor;
+    out.y = tf.reshape(f(x2, gg!, bb!) as tf.Tensor, x.shape);
   } else {
     const f = tf.customGrad((xx, save) => {
       (save as tf.GradSaveFunc)([xx as tf.Tensor]);
@@ -340,13 +425,7 @@ export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D | null, b: tf.Tenso
         gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => run('BnasBatchNormNormalizeGrad', { dy, x: xs }, at),
       };
     });
-    y = f(x2) as tf.Tensor;
-  }
-  const out: { y: tf.Tensor; mean?: tf.Tensor1D; variance?: tf.Tensor1D; runningMean?: tf.Tensor1D; runningVar?: tf.Tensor1D } = { y: tf.reshape(y, x.shape) };
-  if (running) {
-    const m = { M, C, eps, momentum: running.momentum };
-    out.runningMean = run('BnasBatchNormRunningMean', { running: running.mean, x: x2 }, { ...m, factor: 1 }) as tf.Tensor1D;
-    out.runningVar = run('BnasBatchNormRunningVar', { running: running.variance, x: x2 }, { ...m, factor: M / Math.max(1, M - 1) }) as tf.Tensor1D;
+    out.y = tf.reshape(f(x2) as tf.Tensor, x.shape);
   }
   if (stats) {
     out.mean = run('BnasBatchNormMean', { x: x2 }, at) as tf.Tensor1D;
