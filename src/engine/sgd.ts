@@ -7,8 +7,11 @@
 // kernel), updated with a handful of element-wise kernels, and unstacked (one kernel with k outputs).
 // A supernet has thousands of small parameters but only a few dozen distinct shapes, so this replaces
 // ~6 kernels per parameter with ~8 per shape. The momentum buffers are kept stacked per shape.
+// On the webgpu backend, where each unstacked tensor is a launch of its own, one program updates
+// several variables and their buffers at once instead, and the buffers are kept per variable.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorRow } from '../bridge/arrow.js';
+import { sgdWebgpu, webgpuSgdWidth } from './webgpu-kernels.js';
 
 /** An optimiser's checkpoint state: named tensors (Sgd's momentum buffers, or Adam's step and moments). */
 export type OptimizerState = Array<{ name: string; tensor: tf.Tensor }>;
@@ -34,6 +37,8 @@ interface Group { vars: tf.Variable[]; buffer: tf.Variable | null }
 
 export class Sgd {
   private readonly groups: Group[] = [];
+  /** momentum buffers per variable (the webgpu update keeps them so; elsewhere they are stacked per group) */
+  private readonly buffers = new Map<tf.Variable, tf.Variable>();
   constructor(readonly vars: tf.Variable[], private o: SgdOptions) {
     const byShape = new Map<string, Group>();
     for (const v of vars) {
@@ -49,16 +54,24 @@ export class Sgd {
   set weightDecay(v: number) { this.o.weightDecay = v; }
   get weightDecay(): number { return this.o.weightDecay ?? 0; }
 
+  /** The factor that clips the gradients' global norm to clipNorm (null without clipping). */
+  private clipScale(grads: tf.NamedTensorMap, live: tf.Variable[][]): tf.Tensor | null {
+    if (!this.o.clipNorm) return null;
+    const sq = live.filter((l) => l.length).map((l) => tf.sum(tf.square(l.length === 1 ? grads[l[0].name] : tf.stack(l.map((v) => grads[v.name])))));
+    return sq.length ? tf.minimum(1, tf.div(this.o.clipNorm, tf.add(tf.sqrt(tf.addN(sq)), 1e-6))) : null;
+  }
+
   /** Applies gradients (a map by variable name that may hold other optimisers' variables too). Call inside a tidy. */
   apply(grads: tf.NamedTensorMap): void {
     const wd = this.o.weightDecay ?? 0, m = this.o.momentum ?? 0, lr = this.o.lr;
     const live = this.groups.map((g) => g.vars.filter((v) => grads[v.name]));
     // clip the raw gradients' global norm first, then add weight decay (PyTorch's clip_grad_norm_ + SGD order)
-    let scale: tf.Tensor | null = null;
-    if (this.o.clipNorm) {
-      const sq = live.filter((l) => l.length).map((l) => tf.sum(tf.square(l.length === 1 ? grads[l[0].name] : tf.stack(l.map((v) => grads[v.name])))));
-      if (sq.length) scale = tf.minimum(1, tf.div(this.o.clipNorm, tf.add(tf.sqrt(tf.addN(sq)), 1e-6)));
+    const scale = this.clipScale(grads, live);
+    if (webgpuSgdWidth() > 0) {
+      this.applyWebgpu(grads, live.flat(), scale);
+      return;
     }
+    this.stackBuffers();
     this.groups.forEach((g, gi) => {
       const own = live[gi];
       if (!own.length) return;
@@ -90,6 +103,52 @@ export class Sgd {
     });
   }
 
+  /**
+   * The webgpu backend's update: each variable's momentum buffer on its own, and several variables per
+   * launch (src/engine/webgpu-kernels.ts sgdWebgpu), instead of stacking and unstacking per shape.
+   */
+  private applyWebgpu(grads: tf.NamedTensorMap, live: tf.Variable[], scale: tf.Tensor | null): void {
+    const m = this.o.momentum ?? 0;
+    this.unstackBuffers();
+    // without momentum the buffer term is 0·g: the gradient stands in for a buffer
+    const bufs = live.map((v) => (m ? this.buffers.get(v) ?? tf.zerosLike(v) : grads[v.name]));
+    const r = sgdWebgpu(live, live.map((v) => grads[v.name]), bufs, scale ?? tf.scalar(1), { lr: this.o.lr, wd: this.o.weightDecay ?? 0, momentum: m });
+    live.forEach((v, j) => {
+      v.assign(r.w[j]);
+      if (!m) return;
+      const b = this.buffers.get(v);
+      if (b) b.assign(r.bufs[j]); else this.buffers.set(v, tf.keep(tf.variable(r.bufs[j], false)));
+    });
+  }
+
+  /** Per-variable momentum buffers of the webgpu update, moved into the stacked ones. */
+  private stackBuffers(): void {
+    if (!this.buffers.size) return;
+    for (const g of this.groups) {
+      const stacked = tf.tidy(() => tf.stack(g.vars.map((v) => this.buffers.get(v) ?? tf.zerosLike(v))));
+      if (g.buffer) g.buffer.assign(stacked); else g.buffer = tf.variable(stacked, false);
+      stacked.dispose();
+    }
+    this.disposeBuffers();
+  }
+
+  /** Stacked momentum buffers moved into per-variable ones (for the webgpu update). */
+  private unstackBuffers(): void {
+    for (const g of this.groups) {
+      if (!g.buffer) continue;
+      const parts = tf.unstack(g.buffer);
+      g.vars.forEach((v, j) => { this.buffers.get(v)?.dispose(); this.buffers.set(v, tf.keep(tf.variable(parts[j], false))); });
+      tf.dispose(parts);
+      g.buffer.dispose();
+      g.buffer = null;
+    }
+  }
+
+  private disposeBuffers(): void {
+    for (const b of this.buffers.values()) b.dispose();
+    this.buffers.clear();
+  }
+
   /** One step on a loss over this optimiser's variables; returns the loss (kept; the caller disposes it). */
   step(lossFn: () => tf.Scalar): tf.Scalar {
     return tf.tidy(() => {
@@ -106,7 +165,7 @@ export class Sgd {
   async state(): Promise<OptimizerState> {
     const out: Array<{ name: string; tensor: tf.Tensor }> = [];
     for (const g of this.groups) {
-      const parts = g.buffer ? tf.unstack(g.buffer) : g.vars.map((v) => tf.zerosLike(v));
+      const parts = g.buffer ? tf.unstack(g.buffer) : g.vars.map((v) => (this.buffers.has(v) ? tf.clone(this.buffers.get(v)!) : tf.zerosLike(v)));
       g.vars.forEach((v, j) => out.push({ name: `${v.name}/momentum`, tensor: parts[j] }));
     }
     return out;
@@ -120,6 +179,7 @@ export class Sgd {
     const rows = state.filter((s) => s.name.endsWith('/momentum'));
     const ordered = this.groups.flatMap((g) => g.vars);
     if (rows.length !== ordered.length) throw new Error(`optimizer state holds ${rows.length} momentum buffers for ${ordered.length} variables`);
+    this.disposeBuffers();
     const by = new Map(rows.map((s) => [s.name, s.tensor]));
     const byName = ordered.every((v) => by.has(`${v.name}/momentum`));
     let k = 0;
@@ -136,5 +196,6 @@ export class Sgd {
 
   dispose(): void {
     for (const g of this.groups) { g.buffer?.dispose(); g.buffer = null; }
+    this.disposeBuffers();
   }
 }

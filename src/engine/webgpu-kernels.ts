@@ -175,6 +175,55 @@ function registerMulti(name: string, k: { inputs: string[]; program: (a: Attrs) 
   });
 }
 
+// SGD with momentum and weight decay for n variables in one launch: per variable j, with s the clip
+// scale (1 without clipping): g = s·grad_j + wd·w_j; v = m·buf_j + g; buf_j ← v; w_j ← w_j − lr·v.
+// 5 bindings per variable (grad, w, buf in; w, buf out) and one for s.
+const sgdProgram = (n: number, sizes: number[]): MultiProgram => {
+  const vs = [...Array(n).keys()];
+  const groups = Math.min(Math.ceil(Math.max(...sizes) / WG), 4096);
+  return {
+    key: `bnas_sgd${n}`, outputs: vs.flatMap((j) => [[`w${j}out`, sizes[j]], [`buf${j}out`, sizes[j]]] as Array<[string, number]>),
+    inputs: ['scale', ...vs.flatMap((j) => [`grad${j}`, `w${j}`, `buf${j}`])],
+    uniforms: [['lr', 'f32'], ['wd', 'f32'], ['momentum', 'f32'], ['groups', 'i32'], ...vs.map((j) => [`size${j}`, 'i32'] as [string, 'i32'])],
+    workgroupSize: WG, workgroups: groups, header: `const WGS : i32 = ${WG};`,
+    body: `let s = scale[0];
+  let stride = uniforms.groups * WGS;
+  ${vs.map((j) => `for (var i = c * WGS + i32(localId.x); i < uniforms.size${j}; i = i + stride) {
+    let v = uniforms.momentum * buf${j}[i] + (s * grad${j}[i] + uniforms.wd * w${j}[i]);
+    buf${j}out[i] = v;
+    w${j}out[i] = w${j}[i] - uniforms.lr * v;
+  }`).join('\n  ')}`,
+  };
+};
+
+/** How many variables one SGD launch can update on this device (0: the webgpu programs are not in use). */
+export function webgpuSgdWidth(): number {
+  if (!webgpuKernelsReady() || !fusedSgd) return 0;
+  const limits = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
+  return Math.max(0, Math.min(16, Math.floor((limits.maxStorageBuffersPerShaderStage - 1) / 5)));
+}
+
+/**
+ * One SGD step of `vars` (weights w, gradients, momentum buffers of the same shapes; scale a scalar)
+ * in launches of webgpuSgdWidth() variables: returns the new weights and buffers, in order.
+ */
+export function sgdWebgpu(w: tf.Tensor[], grads: tf.Tensor[], bufs: tf.Tensor[], scale: tf.Tensor, o: { lr: number; wd: number; momentum: number }): { w: tf.Tensor[]; bufs: tf.Tensor[] } {
+  const width = webgpuSgdWidth(), outW: tf.Tensor[] = [], outB: tf.Tensor[] = [];
+  const be = tf.backend();
+  for (let at = 0; at < w.length; at += width) {
+    const idx = [...Array(Math.min(width, w.length - at)).keys()].map((j) => at + j);
+    const sizes = idx.map((j) => w[j].size);
+    const program = sgdProgram(idx.length, sizes);
+    const infos = runMulti(be, program, [scale, ...idx.flatMap((j) => [grads[j], w[j], bufs[j]])],
+      [o.lr, o.wd, o.momentum, program.workgroups, ...sizes]);
+    idx.forEach((j, q) => {
+      outW.push(tf.engine().makeTensorFromTensorInfo({ ...infos[2 * q], shape: w[j].shape }));
+      outB.push(tf.engine().makeTensorFromTensorInfo({ ...infos[2 * q + 1], shape: w[j].shape }));
+    });
+  }
+  return { w: outW, bufs: outB };
+}
+
 /** The affine batch norm's gradients [dx as [M, C], dg, db] (one launch). */
 const affineGrads = (dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, at: Attrs) => {
   const [dx, dg, db] = tf.engine().runKernel('BnasBatchNormAffineGrad', { dy, x, g } as unknown as tf.NamedTensorMap, at as unknown as tf.NamedAttrMap) as tf.Tensor[];
@@ -319,6 +368,8 @@ function registerFilterGrads(): void {
 let registered = false;
 /** BAYESNAS_WEBGPU_FUSED_EDGES=0 keeps the mixed edges' composed gates (read once, when the kernels are registered) */
 let fusedMixedEdges = true;
+/** BAYESNAS_WEBGPU_FUSED_SGD=0 keeps the composed SGD update (read once, when the kernels are registered) */
+let fusedSgd = true;
 /** the weighted sums registered so far, by number of terms */
 const weightedSums = new Set<number>();
 /** BAYESNAS_WEBGPU_FUSED_BN=0 keeps the composed batch norm (read once, when the kernels are registered) */
@@ -329,6 +380,7 @@ export function registerWebgpuKernels(): void {
   if (registered) return;
   fusedBatchNorm = process.env.BAYESNAS_WEBGPU_FUSED_BN !== '0';
   fusedMixedEdges = process.env.BAYESNAS_WEBGPU_FUSED_EDGES !== '0';
+  fusedSgd = process.env.BAYESNAS_WEBGPU_FUSED_SGD !== '0';
   for (const [name, k] of Object.entries(KERNELS)) registerProgram(name, k);
   for (const [name, k] of Object.entries(MULTI)) registerMulti(name, k);
   registerBatchNormGradients();

@@ -1,7 +1,7 @@
 // Run with BAYESNAS_BACKEND=webgpu (and the launch environment): the same supernet computations on the
 // cpu backend and on webgpu, printed as one JSON line for test/webgpu.test.ts.
 import { describeEngine, initEngine, tf } from '../../src/engine/index.js';
-import { Sgd } from '../../src/engine/sgd.js';
+import { Sgd, type OptimizerState, type SgdOptions } from '../../src/engine/sgd.js';
 import { switchHessian } from '../../src/hessian/index.js';
 import { BAYESNAS_SPACE, DARTS_SPACE, type SpaceSpec } from '../../src/space/spaces.js';
 import { buildSupernet } from '../../src/space/supernet.js';
@@ -221,7 +221,45 @@ async function filterGrads() {
   return { space: 'conv and depthwise filter gradients', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
+/**
+ * SGD (webgpu: several variables per launch, buffers per variable) against cpu: weights and momentum
+ * buffers after three steps, with clipping, weight decay and a step where one variable has no
+ * gradient; and one step after restoring the cpu optimiser's state (stacked buffers) into a new one.
+ */
+async function sgdParity() {
+  const shapes = [[3, 3, 4, 1], [1, 1, 4, 4], [4], [10], [3, 3, 4, 1], [7, 5], [2]];
+  let uid = 0;
+  const run = async (backend: string, o: SgdOptions, from?: OptimizerState) => {
+    await tf.setBackend(backend);
+    const vars = shapes.map((sh, i) => tf.variable(randomTensor(sh, 60 + i), true, `sgd_parity_${uid++}`));
+    const sgd = new Sgd(vars, o);
+    if (from) await sgd.restore(from);
+    for (let step = 0; step < (from ? 1 : 3); step++) {
+      tf.tidy(() => sgd.apply(Object.fromEntries(vars.flatMap((v, i) => (step === 1 && i === 2 ? [] : [[v.name, randomTensor(v.shape, 100 * step + i)]])))));
+    }
+    const state = await sgd.state();
+    const data = await Promise.all([...vars, ...state.map((x) => x.tensor)].map(async (t) => await t.data() as Float32Array));
+    const kept = from ? null : await Promise.all(state.map(async (x) => ({ name: x.name, data: await x.tensor.data(), shape: x.tensor.shape })));
+    tf.dispose([...vars, ...state.map((x) => x.tensor)]);
+    sgd.dispose();
+    return { data, kept };
+  };
+  const errs = [];
+  for (const o of [{ lr: 0.1, momentum: 0.9, weightDecay: 1e-2, clipNorm: 0.5 }, { lr: 0.05 }]) {
+    const a = await run('cpu', o), b = await run('webgpu', o);
+    errs.push(relErrs(a.data, b.data));
+    // restoring (by position: the new variables have new names), the state made on each backend from the cpu run's values
+    const restored = async (backend: string) => {
+      await tf.setBackend(backend);
+      const state = a.kept!.map((k) => ({ name: k.name, tensor: tf.tensor(k.data, k.shape) }));
+      try { return (await run(backend, o, state)).data; } finally { tf.dispose(state.map((x) => x.tensor)); }
+    };
+    errs.push(relErrs(await restored('cpu'), await restored('webgpu')));
+  }
+  return { space: 'SGD (weights and momentum buffers; clipping, weight decay, a missing gradient, a restored state)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+}
+
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await batchNorms(), await evalnet(), await lenet());
+results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await sgdParity(), await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
