@@ -136,9 +136,9 @@ interface Attrs { M: number; C: number; eps?: number; momentum?: number; factor?
 
 // Programs with several outputs (src/engine/webgpu-multi.ts), all with the uniforms M, C, eps, momentum, factor.
 const MULTI_UNIFORMS: MultiProgram['uniforms'] = [['M', 'i32'], ['C', 'i32'], ['eps', 'f32'], ['momentum', 'f32'], ['factor', 'f32']];
-const channelMulti = (key: string, outputs: Array<[string, number]>, inputs: string[], M: number, C: number, body: string): MultiProgram => {
+const channelMulti = (key: string, outputs: Array<[string, number]>, inputs: string[], M: number, C: number, body: () => string): MultiProgram => {
   const wg = reductionGroup(M);
-  return { key: `bnas_${key}_${wg}`, outputs, inputs, uniforms: MULTI_UNIFORMS, workgroupSize: wg, workgroups: C, header: wgSum(wg), body };
+  return { key: `bnas_${key}_${wg}`, outputs, inputs, uniforms: MULTI_UNIFORMS, workgroupSize: wg, workgroups: C, header: () => wgSum(wg), body };
 };
 /** r ← (1 − m)·r + m·f·stat */
 const RUNNING = (r: string, stat: string, f: string) => `(1.0 - uniforms.momentum) * ${r}[c] + uniforms.momentum * ${f}${stat}`;
@@ -146,20 +146,20 @@ const MULTI = {
   // training-mode batch norm with its running statistics: y and both statistics in one launch
   BnasBatchNormTrain: {
     inputs: ['x', 'runMean', 'runVar'],
-    program: (a: Attrs) => channelMulti('bn_train', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'runMean', 'runVar'], a.M, a.C, `${MOMENTS}
+    program: (a: Attrs) => channelMulti('bn_train', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'runMean', 'runVar'], a.M, a.C, () => `${MOMENTS}
     ${ROWS('y[i] = (x[i] - mean) * rstd;')}
     if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
   },
   BnasBatchNormTrainAffine: {
     inputs: ['x', 'g', 'b', 'runMean', 'runVar'],
-    program: (a: Attrs) => channelMulti('bn_train_affine', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'g', 'b', 'runMean', 'runVar'], a.M, a.C, `${MOMENTS}
+    program: (a: Attrs) => channelMulti('bn_train_affine', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'g', 'b', 'runMean', 'runVar'], a.M, a.C, () => `${MOMENTS}
     ${ROWS('y[i] = (x[i] - mean) * rstd * g[c] + b[c];')}
     if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
   },
   // the affine batch norm's gradients dx, dg, db in one launch
   BnasBatchNormAffineGrad: {
     inputs: ['dy', 'x', 'g'],
-    program: (a: Attrs) => channelMulti('bn_affine_grad', [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], ['dy', 'x', 'g'], a.M, a.C, `${MOMENTS} ${DY_SUMS}
+    program: (a: Attrs) => channelMulti('bn_affine_grad', [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], ['dy', 'x', 'g'], a.M, a.C, () => `${MOMENTS} ${DY_SUMS}
     ${ROWS(`dx[i] = g[c] * ${DX};`)}
     if (localId.x == 0u) { dg[c] = sdyx; db[c] = sdy; }`),
   },
@@ -185,8 +185,8 @@ const sgdProgram = (n: number, sizes: number[]): MultiProgram => {
     key: `bnas_sgd${n}`, outputs: vs.flatMap((j) => [[`w${j}out`, sizes[j]], [`buf${j}out`, sizes[j]]] as Array<[string, number]>),
     inputs: ['scale', ...vs.flatMap((j) => [`grad${j}`, `w${j}`, `buf${j}`])],
     uniforms: [['lr', 'f32'], ['wd', 'f32'], ['momentum', 'f32'], ['groups', 'i32'], ...vs.map((j) => [`size${j}`, 'i32'] as [string, 'i32'])],
-    workgroupSize: WG, workgroups: groups, header: `const WGS : i32 = ${WG};`,
-    body: `let s = scale[0];
+    workgroupSize: WG, workgroups: groups, header: () => `const WGS : i32 = ${WG};`,
+    body: () => `let s = scale[0];
   let stride = uniforms.groups * WGS;
   ${vs.map((j) => `for (var i = c * WGS + i32(localId.x); i < uniforms.size${j}; i = i + stride) {
     let v = uniforms.momentum * buf${j}[i] + (s * grad${j}[i] + uniforms.wd * w${j}[i]);
@@ -279,8 +279,8 @@ const gradZ = (k: number) => ({
   inputs: ['dy', 'w'],
   program: (a: Attrs): MultiProgram => ({
     key: `bnas_wsum_gradz${k}`, outputs: zNames(k).map((z) => [`d${z}`, a.M] as [string, number]), inputs: ['dy', 'w'], uniforms: MULTI_UNIFORMS,
-    workgroupSize: WG, workgroups: a.C, header: `const WGS : i32 = ${WG};`,
-    body: `for (var i = c * WGS + i32(localId.x); i < uniforms.M; i = i + uniforms.C * WGS) {
+    workgroupSize: WG, workgroups: a.C, header: () => `const WGS : i32 = ${WG};`,
+    body: () => `for (var i = c * WGS + i32(localId.x); i < uniforms.M; i = i + uniforms.C * WGS) {
     let d = dy[i];
     ${zNames(k).map((z, o) => `d${z}[i] = w[${o}] * d;`).join(' ')}
   }`,
@@ -323,15 +323,17 @@ function filterGradProgram(depthwise: boolean, filterShape: number[], positions:
     let wC = (t / u.A) % u.kW;
     let wR = (t / u.A) / u.kW;
     let c = ${depthwise ? 'a * u.B + b' : 'b'};
-    let HoWo = u.Ho * u.Wo;
     var acc = 0.0;
-    for (var p = i32(localId.x); p < u.N && o < u.total; p = p + WGS) {
-      let n = p / HoWo;
-      let r = p - n * HoWo;
-      let yR = r / u.Wo;
+    // invocations split the output rows (n, yR); each walks its rows' columns
+    for (var row = i32(localId.x); row < u.N && o < u.total; row = row + WGS) {
+      let n = row / u.Ho;
+      let yR = row - n * u.Ho;
       let xR = wR * u.dH + yR * u.sH - u.pT;
-      let xC = wC * u.dW + (r - yR * u.Wo) * u.sW - u.pL;
-      if (xR >= 0 && xR < u.H && xC >= 0 && xC < u.W) { acc = acc + x[((n * u.H + xR) * u.W + xC) * u.Cx + a] * dy[p * u.Cy + c]; }
+      if (xR < 0 || xR >= u.H) { continue; }
+      for (var yC = 0; yC < u.Wo; yC = yC + 1) {
+        let xC = wC * u.dW + yC * u.sW - u.pL;
+        if (xC >= 0 && xC < u.W) { acc = acc + x[((n * u.H + xR) * u.W + xC) * u.Cx + a] * dy[((n * u.Ho + yR) * u.Wo + yC) * u.Cy + c]; }
+      }
     }
     let sum = workgroupSum(acc);
     if (localId.x == 0u && o < u.total) { result[o] = sum; }
@@ -355,11 +357,11 @@ function registerFilterGrads(): void {
         if ((at.dataFormat ?? 'NHWC') !== 'NHWC' || x.dtype !== 'float32') return stock(args);
         const ci = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], at.filterShape, at.strides, depthwise ? at.dilations ?? 1 : 1,
           at.pad, at.dimRoundingMode, depthwise);
-        const N = ci.batchSize * ci.outHeight * ci.outWidth;
+        const N = ci.batchSize * ci.outHeight;   // output rows (n, yR)
         const [, , A, B] = at.filterShape;
         const ints = [N, ci.inHeight, ci.inWidth, ci.outHeight, ci.outWidth, ci.inChannels, ci.outChannels, ci.strideHeight, ci.strideWidth,
           ci.padInfo.top, ci.padInfo.left, ci.dilationHeight, ci.dilationWidth, ci.filterWidth, A, B, at.filterShape.reduce((p, q) => p * q, 1)];
-        return (args.backend as Backend).runWebGPUProgram(filterGradProgram(depthwise, at.filterShape, N), [x, dy], 'float32', ints.map((v) => ({ type: 'int32', data: [v] })));
+        return (args.backend as Backend).runWebGPUProgram(filterGradProgram(depthwise, at.filterShape, N * ci.outWidth), [x, dy], 'float32', ints.map((v) => ({ type: 'int32', data: [v] })));
       },
     });
   }

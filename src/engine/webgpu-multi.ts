@@ -20,10 +20,10 @@ export interface MultiProgram {
   workgroupSize: number;
   /** workgroups, indexed by `c` in the body (at most 65,535) */
   workgroups: number;
-  /** module-scope WGSL (helpers; may use localId) */
-  header?: string;
-  /** WGSL body of main(): `c` is the workgroup index, localId the invocation's */
-  body: string;
+  /** module-scope WGSL (helpers; may use localId); built only when the pipeline is */
+  header?: () => string;
+  /** WGSL body of main(): `c` is the workgroup index, localId the invocation's; built only when the pipeline is */
+  body: () => string;
 }
 
 interface Backend {
@@ -47,10 +47,10 @@ ${decl.join('\n')}
 @group(0) @binding(${bindings}) var<uniform> uniforms : Uniforms;
 var<private> localId : vec3<u32>;
 var<private> workgroupId : vec3<u32>;
-${p.header ?? ''}
+${p.header?.() ?? ''}
 fn main() {
   let c = i32(workgroupId.x);
-  ${p.body}
+  ${p.body()}
 }
 @compute @workgroup_size(${p.workgroupSize}, 1, 1)
 fn _start(@builtin(local_invocation_id) lid : vec3<u32>, @builtin(workgroup_id) wid : vec3<u32>) {
