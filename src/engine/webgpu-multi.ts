@@ -68,6 +68,8 @@ export function runMulti(backend: unknown, p: MultiProgram, inputs: tf.TensorInf
   const be = backend as Backend;
   let pipeline = pipelines.get(p.key);
   if (!pipeline) {
+    const missing = (['recordAndSubmit', 'makeTensorInfo', 'uploadToGPU'] as const).filter((m) => typeof be[m] !== 'function');
+    if (missing.length) throw new Error(`${p.key}: the webgpu backend has no ${missing.join(', ')} (written against @tensorflow/tfjs-backend-webgpu 4.22)`);
     pipeline = be.device.createComputePipeline({ layout: 'auto', compute: { module: be.device.createShaderModule({ code: shaderOf(p) }), entryPoint: '_start' } });
     pipelines.set(p.key, pipeline);
   }
