@@ -4,7 +4,7 @@
 // TensorFlow's fused batch norm on the tensorflow backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { native, onTensorflow, registerNativeKernel, runNative, type NativeAttr } from './native.js';
-import { batchNormWebgpu, webgpuBatchNormReady } from './webgpu-kernels.js';
+import { batchNormWebgpu, depthwiseDilatedWebgpu, webgpuBatchNormReady, webgpuDilatedReady } from './webgpu-kernels.js';
 
 export interface ConvOpts {
   stride?: number;
@@ -65,7 +65,7 @@ function convGeneric(x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts, depthwise: boo
     }
     return subsample2d(atrousConv(xp, w, d, depthwise), s);
   }
-  if (d > 1) return atrousConv(x, w, d, depthwise, [[p, p], [p, p]]);
+  if (d > 1) return depthwise && s === 1 && webgpuDilatedReady() ? depthwiseDilatedWebgpu(x, w, d, p) : atrousConv(x, w, d, depthwise, [[p, p], [p, p]]);
   if (s === 1 && 2 * p === ke - 1) return call(x, 1, 'same');
   return call(padSpatial(x, p), s, 'valid');
 }

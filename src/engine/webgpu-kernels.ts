@@ -341,6 +341,82 @@ function filterGradProgram(depthwise: boolean, filterShape: number[], positions:
   };
 }
 
+// The input gradient of a depthwise convolution with any stride, dilation, padding and channel
+// multiplier, one invocation per input element (tfjs's own program ignores dilation, and tfjs-core
+// has no gradient for a dilated depthwise convolution). With the filter gradient above, it lets a
+// dilated depthwise convolution run as one kernel each way (depthwiseDilatedWebgpu) instead of
+// space-to-batch, convolution and batch-to-space.
+const DW_INPUT_UNIFORMS = 'H : i32, W : i32, Ho : i32, Wo : i32, Cx : i32, mul : i32, kH : i32, kW : i32, sH : i32, sW : i32, pT : i32, pL : i32, dH : i32, dW : i32,';
+function depthwiseGradInputProgram(xShape: number[]): Program {
+  const size = xShape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames: ['dy', 'w'], outputShape: xShape, shaderKey: 'bnas_dw_gradinput', dispatchLayout: { x: xShape.map((_, i) => i) },
+    dispatch: [Math.ceil(size / WG), 1, 1], workgroupSize: [WG, 1, 1], uniforms: DW_INPUT_UNIFORMS, size: true,
+    getUserCode: () => `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      let u = uniforms;
+      let c = index % u.Cx;
+      let t = index / u.Cx;
+      let xC = t % u.W;
+      let xR = (t / u.W) % u.H;
+      let n = (t / u.W) / u.H;
+      var acc = 0.0;
+      for (var kr = 0; kr < u.kH; kr = kr + 1) {
+        let r = xR + u.pT - kr * u.dH;
+        if (r < 0 || r % u.sH != 0 || r / u.sH >= u.Ho) { continue; }
+        for (var kc = 0; kc < u.kW; kc = kc + 1) {
+          let q = xC + u.pL - kc * u.dW;
+          if (q < 0 || q % u.sW != 0 || q / u.sW >= u.Wo) { continue; }
+          let base = ((n * u.Ho + r / u.sH) * u.Wo + q / u.sW) * u.Cx * u.mul + c * u.mul;
+          for (var m = 0; m < u.mul; m = m + 1) { acc = acc + dy[base + m] * w[((kr * u.kW + kc) * u.Cx + c) * u.mul + m]; }
+        }
+      }
+      setOutputAtIndex(index, acc);
+    }
+  }`,
+  };
+}
+
+/** Registers BnasDepthwiseGradInput (attrs: the input shape, filter shape, strides, pad, dilations as for tfjs's conv kernels). */
+function registerDepthwiseGradInput(): void {
+  tf.registerKernel({
+    kernelName: 'BnasDepthwiseGradInput', backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, w } = inputs as { dy: tf.TensorInfo; w: tf.TensorInfo };
+      const a = attrs as unknown as { inShape: [number, number, number, number]; strides: number; pad: number; dilations: number };
+      const ci = tf.backend_util.computeConv2DInfo(a.inShape, w.shape as [number, number, number, number], a.strides, a.dilations, a.pad, undefined, true);
+      const ints = [ci.inHeight, ci.inWidth, ci.outHeight, ci.outWidth, ci.inChannels, ci.outChannels / ci.inChannels, ci.filterHeight, ci.filterWidth,
+        ci.strideHeight, ci.strideWidth, ci.padInfo.top, ci.padInfo.left, ci.dilationHeight, ci.dilationWidth];
+      return (backend as Backend).runWebGPUProgram(depthwiseGradInputProgram(a.inShape), [dy, w], 'float32', ints.map((v) => ({ type: 'int32', data: [v] })));
+    },
+  });
+}
+
+/**
+ * A depthwise convolution (stride 1, dilation d, symmetric zero padding p) in one kernel each way on
+ * the webgpu backend: tfjs's forward program, our input and filter gradients.
+ */
+export function depthwiseDilatedWebgpu(x: tf.Tensor4D, w: tf.Tensor4D, d: number, p: number): tf.Tensor4D {
+  const f = tf.customGrad((xx, ww, save) => {
+    (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
+    return {
+      value: tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 1, p, 'NHWC', d),
+      gradFunc: (dy: tf.Tensor, [xs, ws]: tf.Tensor[]) => {
+        const attrs = { strides: 1, pad: p, dilations: d };
+        return [
+          tf.engine().runKernel('BnasDepthwiseGradInput', { dy, w: ws } as unknown as tf.NamedTensorMap, { ...attrs, inShape: xs.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+          tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: xs, dy } as unknown as tf.NamedTensorMap, { ...attrs, filterShape: ws.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        ];
+      },
+    };
+  });
+  return f(x, w) as tf.Tensor4D;
+}
+
+/** Whether dilated depthwise convolutions run through depthwiseDilatedWebgpu (it needs our filter gradient, which takes dilation). */
+export const webgpuDilatedReady = () => webgpuKernelsReady() && filterGradsOn;
+
 type KernelFunc = (a: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 /** Replaces the webgpu backend's filter-gradient kernels by filterGradProgram (the stock ones stay for NCHW). */
 function registerFilterGrads(): void {
@@ -370,6 +446,8 @@ function registerFilterGrads(): void {
 let registered = false;
 /** BAYESNAS_WEBGPU_FUSED_EDGES=0 keeps the mixed edges' composed gates (read once, when the kernels are registered) */
 let fusedMixedEdges = true;
+/** our filter gradients are registered (BAYESNAS_WEBGPU_FILTER_GRAD) */
+let filterGradsOn = true;
 /** BAYESNAS_WEBGPU_FUSED_SGD=0 keeps the composed SGD update (read once, when the kernels are registered) */
 let fusedSgd = true;
 /** the weighted sums registered so far, by number of terms */
@@ -386,8 +464,10 @@ export function registerWebgpuKernels(): void {
   for (const [name, k] of Object.entries(KERNELS)) registerProgram(name, k);
   for (const [name, k] of Object.entries(MULTI)) registerMulti(name, k);
   registerBatchNormGradients();
-  // BAYESNAS_WEBGPU_FILTER_GRAD=0 keeps the stock filter-gradient programs
-  if (process.env.BAYESNAS_WEBGPU_FILTER_GRAD !== '0') registerFilterGrads();
+  // BAYESNAS_WEBGPU_FILTER_GRAD=0 keeps the stock filter-gradient programs (and dilated convolutions composed)
+  filterGradsOn = process.env.BAYESNAS_WEBGPU_FILTER_GRAD !== '0';
+  if (filterGradsOn) registerFilterGrads();
+  registerDepthwiseGradInput();
   registered = true;
 }
 

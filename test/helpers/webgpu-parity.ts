@@ -10,7 +10,7 @@ import { PUBLISHED } from '../../src/genotype/published.js';
 import { CompressNet } from '../../src/compress/model.js';
 import { weightHessians } from '../../src/compress/bayes.js';
 import { LENET_5 } from '../../src/compress/spec.js';
-import { batchNorm } from '../../src/engine/ops.js';
+import { batchNorm, depthwiseConv2d } from '../../src/engine/ops.js';
 import { weightedSumWebgpu } from '../../src/engine/webgpu-kernels.js';
 import { ArchParams } from '../../src/search/arch.js';
 import { randomTensor } from './numeric.js';
@@ -221,6 +221,29 @@ async function filterGrads() {
   return { space: 'conv and depthwise filter gradients', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
+/** Dilated depthwise convolutions as the ops use them (webgpu: one kernel each way; cpu: space-to-batch): y, dx, dw. */
+async function dilatedConvs() {
+  const cases = [{ x: [2, 9, 9, 4], k: 3, d: 2, p: 2 }, { x: [2, 8, 8, 3], k: 5, d: 2, p: 4 }, { x: [3, 16, 16, 4], k: 3, d: 3, p: 3 }];
+  const one = async (c: typeof cases[number]) => {
+    const pass = async () => {
+      const x = randomTensor(c.x, 70) as tf.Tensor4D, w = randomTensor([c.k, c.k, c.x[3], 1], 71) as tf.Tensor4D;
+      const f = (xx: tf.Tensor, ww: tf.Tensor) => depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, { padding: c.p, dilation: c.d });
+      const y = f(x, w), r = randomTensor(y.shape, 72);
+      const grads = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(f(xx, ww), r)) as tf.Scalar)([x, w]);
+      const data = await Promise.all([y, ...grads].map(async (t) => await t.data() as Float32Array));
+      tf.dispose([x, w, y, r, ...grads]);
+      return data;
+    };
+    await tf.setBackend('cpu');
+    const a = await pass();
+    await tf.setBackend('webgpu');
+    return relErrs(a, await pass());
+  };
+  const errs = [];
+  for (const c of cases) errs.push(await one(c));
+  return { space: 'dilated depthwise convolutions (y, dx, dw)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+}
+
 /**
  * SGD (webgpu: several variables per launch, buffers per variable) against cpu: weights and momentum
  * buffers after three steps, with clipping, weight decay and a step where one variable has no
@@ -261,5 +284,5 @@ async function sgdParity() {
 
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await sgdParity(), await batchNorms(), await evalnet(), await lenet());
+results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await dilatedConvs(), await sgdParity(), await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
