@@ -5,7 +5,8 @@
 //   * StridedSlice: no gradient in tfjs-core. We scatter dy back by zero insertion and padding.
 //   * AvgPool with 'same' (or explicit) padding: the cpu backend's AvgPoolGrad divides border windows
 //     by k² although the forward divides by the count of real inputs. We route it through the 'valid'
-//     gradient on the padded input, which is right on every backend (tensorflow's own is right as it is).
+//     gradient on the padded input, which is right on every backend (tensorflow's own is right as it is;
+//     webgpu has a program of its own).
 //   * Relu: on the tensorflow backend the gradient runs TensorFlow's fused ReluGrad kernel, on webgpu a
 //     program of our own (one kernel instead of tfjs-core's step+mul composition); cpu keeps the stock gradient.
 //   * Multiply: tfjs-core's gradient casts both operands to float32 even when they are (one kernel each).
@@ -17,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { native, onTensorflow } from './native.js';
 import { atrousConv } from './ops.js';
-import { reluGradWebgpu, webgpuKernelsReady } from './webgpu-kernels.js';
+import { avgPoolGradWebgpu, reluGradWebgpu, webgpuKernelsReady } from './webgpu-kernels.js';
 
 type Pads = { top: number; bottom: number; left: number; right: number };
 const pair = (v: number | number[] | undefined, d = 1): [number, number] =>
@@ -117,6 +118,7 @@ function avgPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, attrs: Record<string, unkn
   if (!p.top && !p.bottom && !p.left && !p.right) {
     return tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize, strides, pad: 'valid' }) as tf.Tensor4D;
   }
+  if (webgpuKernelsReady()) return avgPoolGradWebgpu(dy, x.shape, filterSize, strides, attrs.pad, attrs.dimRoundingMode);
   // count of real inputs per window, as the forward uses it
   const ones = tf.pad(tf.ones([1, H, W, 1]), [[0, 0], [p.top, p.bottom], [p.left, p.right], [0, 0]]);
   const frac = tf.avgPool(ones as tf.Tensor4D, filterSize, strides, 'valid');  // count / k²

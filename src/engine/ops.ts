@@ -4,7 +4,7 @@
 // TensorFlow's fused batch norm on the tensorflow backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { native, onTensorflow, registerNativeKernel, runNative, type NativeAttr } from './native.js';
-import { batchNormWebgpu, depthwiseDilatedWebgpu, webgpuBatchNormReady, webgpuDilatedReady } from './webgpu-kernels.js';
+import { batchNormWebgpu, depthwiseDilatedWebgpu, webgpuBatchNormReady, webgpuConvReady } from './webgpu-kernels.js';
 
 export interface ConvOpts {
   stride?: number;
@@ -53,6 +53,9 @@ function convGeneric(x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts, depthwise: boo
   const call = (inp: tf.Tensor4D, stride: number, pad: 'same' | 'valid') => (depthwise
     ? tf.depthwiseConv2d(inp, w, stride, pad, 'NHWC', d)
     : tf.conv2d(inp, w, stride, pad, 'NHWC', d));
+  // webgpu: dilated depthwise convolutions in one kernel each way, and padding done by the kernels
+  const gpu = webgpuConvReady();
+  if (gpu && depthwise && d > 1) return depthwiseDilatedWebgpu(x, w, s, d, p);
   if (d > 1 && s > 1) {
     // tfjs forbids stride and dilation together. With s = d: y[i] = Σ_k x_p[d(i + k)] = valid conv of x_p[::d]
     // with the undilated kernel; otherwise a stride-1 dilated conv followed by subsampling.
@@ -65,8 +68,9 @@ function convGeneric(x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts, depthwise: boo
     }
     return subsample2d(atrousConv(xp, w, d, depthwise), s);
   }
-  if (d > 1) return depthwise && s === 1 && webgpuDilatedReady() ? depthwiseDilatedWebgpu(x, w, d, p) : atrousConv(x, w, d, depthwise, [[p, p], [p, p]]);
+  if (d > 1) return atrousConv(x, w, d, depthwise, [[p, p], [p, p]]);
   if (s === 1 && 2 * p === ke - 1) return call(x, 1, 'same');
+  if (gpu && p) return depthwise ? tf.depthwiseConv2d(x, w, s, p) : tf.conv2d(x, w, s, p);
   return call(padSpatial(x, p), s, 'valid');
 }
 
@@ -76,6 +80,8 @@ export const depthwiseConv2d = (x: tf.Tensor4D, w: tf.Tensor4D, o: ConvOpts = {}
 /** Max pool with symmetric padding; PyTorch pads with -inf (`padValue`), the official BayesNAS search net with 0. */
 export function maxPool2d(x: tf.Tensor4D, k: number, stride: number, padding: number, padValue = -Infinity): tf.Tensor4D {
   if (stride === 1 && 2 * padding === k - 1 && padValue === -Infinity) return tf.maxPool(x, k, 1, 'same');
+  // webgpu: the kernel's own padding, whose windows skip the padded positions (= −∞ padding)
+  if (padding && padValue === -Infinity && webgpuConvReady()) return tf.maxPool(x, k, stride, padding);
   return tf.maxPool(padSpatial(x, padding, padValue), k, stride, 'valid');
 }
 
@@ -83,6 +89,8 @@ export function maxPool2d(x: tf.Tensor4D, k: number, stride: number, padding: nu
 export function avgPool2d(x: tf.Tensor4D, k: number, stride: number, padding: number, countIncludePad: boolean): tf.Tensor4D {
   // TensorFlow's 'same' at stride 1 pads (k-1)/2 on each side and divides by the count of real inputs
   if (stride === 1 && 2 * padding === k - 1 && padding && !countIncludePad) return tf.avgPool(x, k, 1, 'same');
+  // webgpu: the kernel's own padding, whose windows divide by their count of real inputs
+  if (padding && !countIncludePad && webgpuConvReady()) return tf.avgPool(x, k, stride, padding);
   const y = tf.avgPool(padSpatial(x, padding), k, stride, 'valid');
   if (countIncludePad || padding === 0) return y;
   const [, H, W] = x.shape;

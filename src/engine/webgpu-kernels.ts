@@ -394,16 +394,18 @@ function registerDepthwiseGradInput(): void {
 }
 
 /**
- * A depthwise convolution (stride 1, dilation d, symmetric zero padding p) in one kernel each way on
- * the webgpu backend: tfjs's forward program, our input and filter gradients.
+ * A dilated depthwise convolution (stride s, dilation d, symmetric zero padding p) in one kernel each
+ * way on the webgpu backend: tfjs's forward program (run as a kernel: the op refuses stride and
+ * dilation together, the program does not), our input and filter gradients.
  */
-export function depthwiseDilatedWebgpu(x: tf.Tensor4D, w: tf.Tensor4D, d: number, p: number): tf.Tensor4D {
+export function depthwiseDilatedWebgpu(x: tf.Tensor4D, w: tf.Tensor4D, s: number, d: number, p: number): tf.Tensor4D {
+  const attrs = { strides: s, pad: p, dilations: d };
   const f = tf.customGrad((xx, ww, save) => {
     (save as tf.GradSaveFunc)([xx as tf.Tensor, ww as tf.Tensor]);
     return {
-      value: tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 1, p, 'NHWC', d),
+      value: tf.engine().runKernel('DepthwiseConv2dNative', { x: xx, filter: ww } as unknown as tf.NamedTensorMap,
+        { strides: [s, s], pad: p, dilations: [d, d], dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap) as tf.Tensor4D,
       gradFunc: (dy: tf.Tensor, [xs, ws]: tf.Tensor[]) => {
-        const attrs = { strides: 1, pad: p, dilations: d };
         return [
           tf.engine().runKernel('BnasDepthwiseGradInput', { dy, w: ws } as unknown as tf.NamedTensorMap, { ...attrs, inShape: xs.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
           tf.engine().runKernel('DepthwiseConv2dNativeBackpropFilter', { x: xs, dy } as unknown as tf.NamedTensorMap, { ...attrs, filterShape: ws.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
@@ -414,8 +416,57 @@ export function depthwiseDilatedWebgpu(x: tf.Tensor4D, w: tf.Tensor4D, d: number
   return f(x, w) as tf.Tensor4D;
 }
 
-/** Whether dilated depthwise convolutions run through depthwiseDilatedWebgpu (it needs our filter gradient, which takes dilation). */
-export const webgpuDilatedReady = () => webgpuKernelsReady() && filterGradsOn;
+/**
+ * Whether convolutions and pools on webgpu take their padding as the kernels' own (explicit) padding,
+ * and dilated depthwise convolutions run through depthwiseDilatedWebgpu: it needs our filter
+ * gradient (which takes dilation); BAYESNAS_WEBGPU_FILTER_GRAD=0 keeps the composed forms too.
+ */
+export const webgpuConvReady = () => webgpuKernelsReady() && filterGradsOn;
+
+// The average pool's gradient with the forward's divisor, the count of real inputs in each window
+// (count_include_pad=False, TensorFlow's 'SAME'): one invocation per input element.
+const AVG_GRAD_UNIFORMS = 'H : i32, W : i32, Ho : i32, Wo : i32, Cx : i32, fH : i32, fW : i32, sH : i32, sW : i32, pT : i32, pL : i32,';
+function avgPoolGradProgram(xShape: number[]): Program {
+  const size = xShape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames: ['dy'], outputShape: xShape, shaderKey: 'bnas_avgpool_grad', dispatchLayout: { x: xShape.map((_, i) => i) },
+    dispatch: [Math.ceil(size / WG), 1, 1], workgroupSize: [WG, 1, 1], uniforms: AVG_GRAD_UNIFORMS, size: true,
+    getUserCode: () => `
+  fn main(index : i32) {
+    if (index < uniforms.size) {
+      let u = uniforms;
+      let c = index % u.Cx;
+      let t = index / u.Cx;
+      let xC = t % u.W;
+      let xR = (t / u.W) % u.H;
+      let n = (t / u.W) / u.H;
+      var acc = 0.0;
+      for (var kr = 0; kr < u.fH; kr = kr + 1) {
+        let r = xR + u.pT - kr;
+        if (r < 0 || r % u.sH != 0 || r / u.sH >= u.Ho) { continue; }
+        let top = (r / u.sH) * u.sH - u.pT;
+        let rows = min(u.H, top + u.fH) - max(0, top);
+        for (var kc = 0; kc < u.fW; kc = kc + 1) {
+          let q = xC + u.pL - kc;
+          if (q < 0 || q % u.sW != 0 || q / u.sW >= u.Wo) { continue; }
+          let left = (q / u.sW) * u.sW - u.pL;
+          let cols = min(u.W, left + u.fW) - max(0, left);
+          acc = acc + dy[((n * u.Ho + r / u.sH) * u.Wo + q / u.sW) * u.Cx + c] / f32(rows * cols);
+        }
+      }
+      setOutputAtIndex(index, acc);
+    }
+  }`,
+  };
+}
+
+/** dx of tf.avgPool(x, filterSize, strides, pad) whose windows divide by their count of real inputs (webgpu, one launch). */
+export function avgPoolGradWebgpu(dy: tf.Tensor4D, xShape: [number, number, number, number], filterSize: [number, number], strides: [number, number], pad: unknown, dimRoundingMode?: unknown): tf.Tensor4D {
+  const info = tf.backend_util.computePool2DInfo(xShape, filterSize, strides, 1, pad as 'same', dimRoundingMode as 'floor' | undefined);
+  const ints = [info.inHeight, info.inWidth, info.outHeight, info.outWidth, info.inChannels, info.filterHeight, info.filterWidth,
+    info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left];
+  return tf.engine().runKernel('BnasAvgPoolGrad', { dy } as unknown as tf.NamedTensorMap, { xShape, ints } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
 
 type KernelFunc = (a: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 /** Replaces the webgpu backend's filter-gradient kernels by filterGradProgram (the stock ones stay for NCHW). */
@@ -468,6 +519,13 @@ export function registerWebgpuKernels(): void {
   filterGradsOn = process.env.BAYESNAS_WEBGPU_FILTER_GRAD !== '0';
   if (filterGradsOn) registerFilterGrads();
   registerDepthwiseGradInput();
+  tf.registerKernel({
+    kernelName: 'BnasAvgPoolGrad', backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const a = attrs as unknown as { xShape: number[]; ints: number[] };
+      return (backend as Backend).runWebGPUProgram(avgPoolGradProgram(a.xShape), [(inputs as { dy: tf.TensorInfo }).dy], 'float32', a.ints.map((v) => ({ type: 'int32', data: [v] })));
+    },
+  });
   registered = true;
 }
 

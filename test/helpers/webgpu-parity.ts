@@ -10,7 +10,7 @@ import { PUBLISHED } from '../../src/genotype/published.js';
 import { CompressNet } from '../../src/compress/model.js';
 import { weightHessians } from '../../src/compress/bayes.js';
 import { LENET_5 } from '../../src/compress/spec.js';
-import { batchNorm, depthwiseConv2d } from '../../src/engine/ops.js';
+import { avgPool2d, batchNorm, conv2d, depthwiseConv2d, maxPool2d } from '../../src/engine/ops.js';
 import { weightedSumWebgpu } from '../../src/engine/webgpu-kernels.js';
 import { ArchParams } from '../../src/search/arch.js';
 import { randomTensor } from './numeric.js';
@@ -221,15 +221,31 @@ async function filterGrads() {
   return { space: 'conv and depthwise filter gradients', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
-/** Dilated depthwise convolutions as the ops use them (webgpu: one kernel each way; cpu: space-to-batch): y, dx, dw. */
-async function dilatedConvs() {
-  const cases = [{ x: [2, 9, 9, 4], k: 3, d: 2, p: 2 }, { x: [2, 8, 8, 3], k: 5, d: 2, p: 4 }, { x: [3, 16, 16, 4], k: 3, d: 3, p: 3 }];
-  const one = async (c: typeof cases[number]) => {
+/**
+ * Strided, padded and dilated convolutions and pools as the ops use them (webgpu: the kernels' own
+ * padding, dilated depthwise convolutions and the average pool's gradient in programs of our own;
+ * cpu: explicit pads, space-to-batch and subsampling): y and the gradients of x and w.
+ */
+async function stridedOps() {
+  type Case = { name: string; x: number[]; w?: number[]; f: (x: tf.Tensor4D, w: tf.Tensor4D) => tf.Tensor4D };
+  const cases: Case[] = [
+    { name: 'dw 3x3 dilation 2', x: [2, 9, 9, 4], w: [3, 3, 4, 1], f: (x, w) => depthwiseConv2d(x, w, { padding: 2, dilation: 2 }) },
+    { name: 'dw 5x5 dilation 2', x: [2, 8, 8, 3], w: [5, 5, 3, 1], f: (x, w) => depthwiseConv2d(x, w, { padding: 4, dilation: 2 }) },
+    { name: 'dw 3x3 dilation 3', x: [3, 16, 16, 4], w: [3, 3, 4, 1], f: (x, w) => depthwiseConv2d(x, w, { padding: 3, dilation: 3 }) },
+    { name: 'dw 3x3 stride 2 dilation 2', x: [2, 9, 9, 4], w: [3, 3, 4, 1], f: (x, w) => depthwiseConv2d(x, w, { stride: 2, padding: 2, dilation: 2 }) },
+    { name: 'dw 5x5 stride 2 dilation 2', x: [2, 8, 8, 4], w: [5, 5, 4, 1], f: (x, w) => depthwiseConv2d(x, w, { stride: 2, padding: 4, dilation: 2 }) },
+    { name: 'dw 3x3 stride 2', x: [2, 9, 9, 4], w: [3, 3, 4, 1], f: (x, w) => depthwiseConv2d(x, w, { stride: 2, padding: 1 }) },
+    { name: 'conv 3x3 stride 2', x: [2, 8, 8, 3], w: [3, 3, 3, 5], f: (x, w) => conv2d(x, w, { stride: 2, padding: 1 }) },
+    { name: 'max pool stride 2', x: [2, 9, 9, 4], f: (x) => maxPool2d(x, 3, 2, 1) },
+    { name: 'avg pool stride 2', x: [2, 9, 9, 4], f: (x) => avgPool2d(x, 3, 2, 1, false) },
+    { name: 'avg pool stride 1', x: [2, 8, 8, 4], f: (x) => avgPool2d(x, 3, 1, 1, false) },
+  ];
+  const one = async (c: Case) => {
     const pass = async () => {
-      const x = randomTensor(c.x, 70) as tf.Tensor4D, w = randomTensor([c.k, c.k, c.x[3], 1], 71) as tf.Tensor4D;
-      const f = (xx: tf.Tensor, ww: tf.Tensor) => depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, { padding: c.p, dilation: c.d });
-      const y = f(x, w), r = randomTensor(y.shape, 72);
-      const grads = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(f(xx, ww), r)) as tf.Scalar)([x, w]);
+      const x = randomTensor(c.x, 70) as tf.Tensor4D, w = randomTensor(c.w ?? [1], 71) as tf.Tensor4D;
+      const y = c.f(x, w), r = randomTensor(y.shape, 72);
+      const loss = (xx: tf.Tensor, ww: tf.Tensor = w) => tf.sum(tf.mul(c.f(xx as tf.Tensor4D, ww as tf.Tensor4D), r)) as tf.Scalar;
+      const grads = c.w ? tf.grads(loss)([x, w]) : [tf.grad(loss)(x)];
       const data = await Promise.all([y, ...grads].map(async (t) => await t.data() as Float32Array));
       tf.dispose([x, w, y, r, ...grads]);
       return data;
@@ -239,9 +255,15 @@ async function dilatedConvs() {
     await tf.setBackend('webgpu');
     return relErrs(a, await pass());
   };
-  const errs = [];
-  for (const c of cases) errs.push(await one(c));
-  return { space: 'dilated depthwise convolutions (y, dx, dw)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+  const errs: string[] = [];
+  let worst = 0;
+  for (const c of cases) {
+    const e = await one(c);
+    worst = Math.max(worst, e);
+    if (!(e < 1e-4)) errs.push(`${c.name}: ${e}`);
+  }
+  if (errs.length) console.error(`strided ops: ${errs.join('; ')}`);
+  return { space: 'strided, padded and dilated convolutions and pools (y, dx, dw)', lossCpu: 1, lossWebgpu: 1, gradErr: worst, hessianErr: 0, counts: [0] };
 }
 
 /**
@@ -284,5 +306,5 @@ async function sgdParity() {
 
 const results = [];
 for (const space of [{ ...DARTS_SPACE, C: 4, layers: 3 }, { ...BAYESNAS_SPACE, C: 4, layers: 3, gate: 'input' as const }]) results.push(await compare(space));
-results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await dilatedConvs(), await sgdParity(), await batchNorms(), await evalnet(), await lenet());
+results.push(await dartsAlpha(), await weightedSums(), await filterGrads(), await stridedOps(), await sgdParity(), await batchNorms(), await evalnet(), await lenet());
 console.log(JSON.stringify({ engine: describeEngine(engine), adapter: engine.adapter, results }));
