@@ -571,6 +571,28 @@ export function weightedSumWebgpu<T extends tf.Tensor>(zs: T[], w: tf.Tensor1D):
   return tf.reshape(run(name, { ...flat, w }, { M, C: 1 }), zs[0].shape) as T;
 }
 
+/**
+ * k aliases of t, made without a launch, whose gradients come back as one sum (AddN: one launch per
+ * 15 terms on lavapipe) instead of the k − 1 pairwise adds tfjs's backward pass does for a tensor
+ * with k consumers. k ≥ 2.
+ */
+export function fanOutWebgpu<T extends tf.Tensor>(t: T, k: number): T[] {
+  if (!fanOutRegistered) {
+    tf.registerKernel({
+      kernelName: 'BnasFanOut', backendName: 'webgpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = (inputs as { x: tf.TensorInfo }).x, be = backend as unknown as { incRef(dataId: object): void };
+        return Array.from({ length: (attrs as unknown as { k: number }).k }, () => { be.incRef(x.dataId); return { dataId: x.dataId, shape: x.shape, dtype: x.dtype }; });
+      },
+    });
+    tf.registerGradient({ kernelName: 'BnasFanOut', gradFunc: (dys) => ({ x: () => tf.addN(dys as tf.Tensor[]) }) });
+    fanOutRegistered = true;
+  }
+  // a copy: the engine's tape holds the array it returns as the node's outputs
+  return (tf.engine().runKernel('BnasFanOut', { x: t } as unknown as tf.NamedTensorMap, { k } as unknown as tf.NamedAttrMap) as unknown as T[]).slice();
+}
+let fanOutRegistered = false;
+
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: Attrs) =>
   tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 

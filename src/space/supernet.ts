@@ -6,7 +6,7 @@ import { tf } from '../engine/index.js';
 import { bn, concatChannels, conv, factorizedReduce, relu, reluFwd, sequential, sumNode, type Ctx, type Sequential } from './layers.js';
 import { OPS } from './ops.js';
 import { averaged } from '../hessian/tape.js';
-import { webgpuMixedEdgesReady, weightedSumWebgpu } from '../engine/webgpu-kernels.js';
+import { fanOutWebgpu, webgpuMixedEdgesReady, weightedSumWebgpu } from '../engine/webgpu-kernels.js';
 import { ParamStore } from './params.js';
 import { concatNodes, reductionCells, type EdgeSpec, type SpaceSpec } from './spaces.js';
 
@@ -111,19 +111,34 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
     // Without a tape, the ops that start with a ReLU share one ReLU of their input (DARTS: the four
     // convolutions of every edge that leaves a state): exact, and a quarter of the ReLU kernels.
     const relus = new Map<tf.Tensor, tf.Tensor4D>();
+    const startsWithRelu = (op: Sequential) => op.layers[0]?.spec.kind === 'relu';
+    const nRelu = space.ops.length ? cell.edges[0].ops.filter(startsWithRelu).length : 0, nPlain = space.ops.length - nRelu;
+    // On the fused path, a tensor with k consumers hands each its own alias (fanOutWebgpu), so that its
+    // gradient is one sum instead of k − 1 adds; `use` takes the next alias (the tensor itself when none is left).
+    const aliases = new Map<tf.Tensor, tf.Tensor4D[]>();
+    const share = (t: tf.Tensor4D, k: number) => { if (fused && k > 1) aliases.set(t, fanOutWebgpu(t, k)); return t; };
+    const use = (t: tf.Tensor4D) => aliases.get(t)?.pop() ?? t;
     const runOp = (op: Sequential, inp: tf.Tensor4D) => {
-      if (ctx.tape || op.layers[0]?.spec.kind !== 'relu') return op.forward(inp, ctx);
+      if (ctx.tape || !startsWithRelu(op)) return op.forward(use(inp), ctx);
       let r = relus.get(inp);
-      if (!r) relus.set(inp, r = reluFwd(inp, ctx));
-      return op.layers.slice(1).reduce((h, l) => l.forward(h, ctx), r);
+      if (!r) relus.set(inp, r = share(reluFwd(use(inp), ctx), nRelu * (space.gate === 'output' ? edgesFrom(inp) : 1)));
+      return op.layers.slice(1).reduce((h, l) => l.forward(h, ctx), use(r));
     };
+    const edgesFrom = (t: tf.Tensor) => cell.edges.filter((e) => states[e.source] === t).length;
+    /** consumers of state s: its edges' ops (those starting with a ReLU count once: they share it), or their input gates, and the output concat */
+    const shareState = (s: number) => {
+      const E = cell.edges.filter((e) => e.source === s).length, out = concat.includes(s - 2) ? 1 : 0;
+      share(states[s], (space.gate === 'output' ? E * nPlain + (nRelu && E ? 1 : 0) : E) + out);
+    };
+    shareState(0);
+    shareState(1);
     for (let n = 0; n < space.nodes; n++) {
       const terms: tf.Tensor4D[] = [];
       cell.edges.forEach((e, ei) => {
         if (e.node !== n) return;
         const x = states[e.source];
         if (fused) {
-          const inp = space.gate === 'output' ? x : tf.mul(x, so[ei]) as tf.Tensor4D;
+          const inp = space.gate === 'output' ? x : share(tf.mul(use(x), so[ei]) as tf.Tensor4D, nPlain + (nRelu ? 1 : 0));
           terms.push(weightedSumWebgpu(e.ops.map((op) => runOp(op, inp)), rows[ei]));
           return;
         }
@@ -132,8 +147,9 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
         else terms.push(child(gate(ctx, `${key}.origin.${ei}`, x, so[ei])));
       });
       states.push(sumNode(terms, ctx));
+      shareState(states.length - 1);
     }
-    return concatChannels(concat.map((c) => states[c + 2]), ctx);
+    return concatChannels(concat.map((c) => use(states[c + 2])), ctx);
   };
 
   const forwardCells = (x: tf.Tensor4D, ctx: SupernetCtx) => {
