@@ -12,8 +12,8 @@
 #   suite/summary.md    `bayesnas bench suite`: webgpu against PyTorch CUDA, side by side, with a
 #                       per-kernel profile of one supernet step (and summary.json)
 #   supernet-5-cells.json  the supernet benchmark on 5 cells, in a process of its own
-#   supernet-5-cells-stock-filter-grad.json  the same without our filter-gradient programs
-#                       (BAYESNAS_WEBGPU_FILTER_GRAD=0: tfjs's own, one invocation per filter element)
+#   supernet-5-cells-composed.json  the same with none of our webgpu programs (BAYESNAS_WEBGPU_FUSED_BN,
+#                       _FUSED_EDGES, _FUSED_SGD and _FILTER_GRAD all 0): tfjs's kernels alone
 #   log.txt             everything the steps printed
 # BAYESNAS_TFJS_FLAGS (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64) passes TensorFlow.js flags to every step.
 # Each step has its own time limit (45 + 90 + 270 + 90 + 90 s: the whole script fits in ten minutes); a
@@ -85,7 +85,8 @@ step suite "${SUITE_LIMIT:-270}" "$OUT/suite.txt" "$T/node" "$P/dist/bayesnas.mj
 # the composed batch norm crashed inside the driver's descriptor-pool allocation; should a GPU driver
 # fail on 8 cells, this figure remains
 step supernet-5-cells 90 "$OUT/supernet-5-cells.json" "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 3 --warmup 1 --profile --torch-device "$TORCH_DEVICE" --json
-step supernet-5-cells-stock-filter-grad 90 "$OUT/supernet-5-cells-stock-filter-grad.json" env BAYESNAS_WEBGPU_FILTER_GRAD=0 \
+step supernet-5-cells-composed 90 "$OUT/supernet-5-cells-composed.json" \
+  env BAYESNAS_WEBGPU_FUSED_BN=0 BAYESNAS_WEBGPU_FUSED_EDGES=0 BAYESNAS_WEBGPU_FUSED_SGD=0 BAYESNAS_WEBGPU_FILTER_GRAD=0 \
   "$T/node" "$P/dist/bayesnas.mjs" bench supernet --layers 5 --steps 3 --warmup 1 --profile --no-pytorch --json
 cat "$OUT/suite/summary.md" 2>/dev/null || say "no suite summary (see $LOG)"
 rm -rf "$T"
