@@ -36,7 +36,7 @@ test('webgpu: loss, gradients and Hessians of the supernets, an evaluation netwo
     t.true(x.hessianErr < 1e-4, `${x.space}: switch Hessians differ by ${x.hessianErr} of their scale`);
     t.is(new Set(x.counts).size, 1, `${x.space}: tensor counts over three steps ${x.counts}`);
   }
-  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'darts/output, switches from softmax(α)', 'weighted sum (y, dz, dw; 2,048, 32,768 and 327,680 elements)', 'conv and depthwise filter gradients', 'strided, padded and dilated convolutions and pools (y, dx, dw)', 'SGD (weights and momentum buffers; clipping, weight decay, a missing gradient, a restored state)', 'batch norm (y, mean, variance, running statistics, dx, dg, db; in training with running statistics: y, dx, dg, db, affine=false y, running statistics, dx)', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
+  t.deepEqual(out.results.map((x: { space: string }) => x.space), ['darts/output', 'bayesnas/input', 'darts/output, switches from softmax(α)', 'weighted sum (y, dz, dw; 2,048, 32,768 and 327,680 elements)', 'conv and depthwise filter gradients', 'strided, padded and dilated convolutions and pools (y, dx, dw)', 'SGD (weights and momentum buffers; clipping, weight decay, a missing gradient, a restored state)', 'batch norm (y, mean, variance, running statistics, dx, dg, db; in training with running statistics, also followed by a ReLU: y, dx, dg, db, affine=false y, running statistics, dx)', 'evalnet DARTS_V2 + auxiliary head', 'compress LeNet-5']);
 });
 
 test('webgpu: `bayesnas search` runs end to end on real Fashion-MNIST (warm-up, switch epoch, Hessian, update, derivation)', async (t) => {

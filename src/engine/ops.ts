@@ -170,13 +170,21 @@ function fusedBatchNorm(x: tf.Tensor4D, g: tf.Tensor1D, b: tf.Tensor1D, eps: num
  * `running`, also returns the updated running statistics (the caller assigns them).
  */
 export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps?: number, running?: RunningStats): BatchNormResult;
-/** With `stats: false` the batch mean and variance may be absent (the webgpu backend then does not compute them). */
+/**
+ * With `stats: false` the batch mean and variance may be absent (the webgpu backend then does not
+ * compute them); with `relu`, y is followed by a ReLU (on webgpu, in the same programs).
+ */
 export function batchNorm(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf.Tensor1D | null, eps: number, running: RunningStats | undefined,
-  opts: { stats: boolean }): Omit<BatchNormResult, 'mean' | 'variance'> & Partial<BatchNormResult>;
+  opts: { stats: boolean; relu?: boolean }): Omit<BatchNormResult, 'mean' | 'variance'> & Partial<BatchNormResult>;
 export function batchNorm(x: tf.Tensor, gamma?: tf.Tensor1D | null, beta?: tf.Tensor1D | null, eps = 1e-5, running?: RunningStats,
-  opts: { stats?: boolean } = {}): Partial<BatchNormResult> & { y: tf.Tensor } {
+  opts: { stats?: boolean; relu?: boolean } = {}): Partial<BatchNormResult> & { y: tf.Tensor } {
+  if (webgpuBatchNormReady()) return batchNormWebgpu(x, gamma ?? null, beta ?? null, eps, running, opts.stats !== false, opts.relu);
+  const r = batchNormComposed(x, gamma, beta, eps, running);
+  return opts.relu ? { ...r, y: tf.relu(r.y) } : r;
+}
+
+function batchNormComposed(x: tf.Tensor, gamma: tf.Tensor1D | null | undefined, beta: tf.Tensor1D | null | undefined, eps: number, running?: RunningStats): BatchNormResult {
   const C = x.shape[x.rank - 1];
-  if (webgpuBatchNormReady()) return batchNormWebgpu(x, gamma ?? null, beta ?? null, eps, running, opts.stats !== false);
   const g = gamma ?? tf.ones([C]) as tf.Tensor1D;
   const b = beta ?? tf.zeros([C]) as tf.Tensor1D;
   if (onTensorflow() && x.rank === 4) {

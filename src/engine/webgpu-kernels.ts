@@ -109,12 +109,14 @@ const channelSum = (prologue: string, term: string, epilogue = 'total') => `${pr
 
 /** Each kernel's inputs, in the order of its program's bindings, and the program (built per call; the backend caches its pipeline by shader key). */
 type Build = (v: string[], M: number, C: number) => Program;
-const DX = 'rstd / n * (n * dy[i] - sdy - (x[i] - mean) * rstd * sdyx)';
+/** dy at element i: as given, or (after a fused ReLU) where the output y is positive */
+const DYV = (relu: boolean) => (relu ? 'select(0.0, dy[i], y[i] > 0.0)' : 'dy[i]');
+const DX = (relu = false) => `rstd / n * (n * ${DYV(relu)} - sdy - (x[i] - mean) * rstd * sdyx)`;
 /** Σdy and Σdy·x̂ of channel c (after MOMENTS), as `sdy` and `sdyx`, and n = M */
-const DY_SUMS = `
+const DY_SUMS = (relu = false) => `
     var a = 0.0;
     var a2 = 0.0;
-    ${ROWS('a = a + dy[i]; a2 = a2 + dy[i] * (x[i] - mean) * rstd;')}
+    ${ROWS(`let d = ${DYV(relu)}; a = a + d; a2 = a2 + d * (x[i] - mean) * rstd;`)}
     let sdy = workgroupSum(a);
     let sdyx = workgroupSum(a2);
     let n = f32(uniforms.M);`;
@@ -124,7 +126,12 @@ const KERNELS = {
     inputs: ['x', 'g', 'b'],
     program: (v, M, C) => channelProgram('normalizeaffine', v, [M, C], C, M, `${MOMENTS} ${ROWS('result[i] = (x[i] - mean) * rstd * g[c] + b[c];')}`),
   },
-  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, M, `${MOMENTS} ${DY_SUMS} ${ROWS(`result[i] = ${DX};`)}`) },
+  BnasBatchNormNormalizeGrad: { inputs: ['dy', 'x'], program: (v, M, C) => channelProgram('normalizegrad', v, [M, C], C, M, `${MOMENTS} ${DY_SUMS()} ${ROWS(`result[i] = ${DX()};`)}`) },
+  // the same through a fused ReLU (y: the ReLU's output)
+  BnasBatchNormNormalizeReluGrad: {
+    inputs: ['dy', 'x', 'y'],
+    program: (v, M, C) => channelProgram('normalizerelugrad', v, [M, C], C, M, `${MOMENTS} ${DY_SUMS(true)} ${ROWS(`result[i] = ${DX(true)};`)}`),
+  },
   BnasBatchNormMean: { inputs: ['x'], program: (v, M, C) => channelProgram('mean', v, [C], C, M, channelSum('', 'x[i]', 'total / f32(uniforms.M)')) },
   BnasBatchNormVariance: {
     inputs: ['x', 'mean'],
@@ -142,27 +149,32 @@ const channelMulti = (key: string, outputs: Array<[string, number]>, inputs: str
 };
 /** r ← (1 − m)·r + m·f·stat */
 const RUNNING = (r: string, stat: string, f: string) => `(1.0 - uniforms.momentum) * ${r}[c] + uniforms.momentum * ${f}${stat}`;
-const MULTI = {
-  // training-mode batch norm with its running statistics: y and both statistics in one launch
-  BnasBatchNormTrain: {
-    inputs: ['x', 'runMean', 'runVar'],
-    program: (a: Attrs) => channelMulti('bn_train', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'runMean', 'runVar'], a.M, a.C, () => `${MOMENTS}
-    ${ROWS('y[i] = (x[i] - mean) * rstd;')}
-    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
+/** training-mode batch norm with its running statistics (and a ReLU after it): y and both statistics in one launch */
+const trainProgram = (affine: boolean, relu: boolean) => ({
+  inputs: ['x', ...(affine ? ['g', 'b'] : []), 'runMean', 'runVar'],
+  program: (a: Attrs) => {
+    const v = `(x[i] - mean) * rstd${affine ? ' * g[c] + b[c]' : ''}`;
+    return channelMulti(`bn_train${affine ? '_affine' : ''}${relu ? '_relu' : ''}`, [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]],
+      ['x', ...(affine ? ['g', 'b'] : []), 'runMean', 'runVar'], a.M, a.C, () => `${MOMENTS}
+    ${ROWS(`y[i] = ${relu ? `max(${v}, 0.0)` : v};`)}
+    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`);
   },
-  BnasBatchNormTrainAffine: {
-    inputs: ['x', 'g', 'b', 'runMean', 'runVar'],
-    program: (a: Attrs) => channelMulti('bn_train_affine', [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], ['x', 'g', 'b', 'runMean', 'runVar'], a.M, a.C, () => `${MOMENTS}
-    ${ROWS('y[i] = (x[i] - mean) * rstd * g[c] + b[c];')}
-    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
-  },
-  // the affine batch norm's gradients dx, dg, db in one launch
-  BnasBatchNormAffineGrad: {
-    inputs: ['dy', 'x', 'g'],
-    program: (a: Attrs) => channelMulti('bn_affine_grad', [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], ['dy', 'x', 'g'], a.M, a.C, () => `${MOMENTS} ${DY_SUMS}
-    ${ROWS(`dx[i] = g[c] * ${DX};`)}
+});
+/** the affine batch norm's gradients dx, dg, db in one launch (through a fused ReLU: y its output) */
+const affineGradProgram = (relu: boolean) => ({
+  inputs: ['dy', 'x', 'g', ...(relu ? ['y'] : [])],
+  program: (a: Attrs) => channelMulti(`bn_affine_grad${relu ? '_relu' : ''}`, [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], ['dy', 'x', 'g', ...(relu ? ['y'] : [])], a.M, a.C,
+    () => `${MOMENTS} ${DY_SUMS(relu)}
+    ${ROWS(`dx[i] = g[c] * ${DX(relu)};`)}
     if (localId.x == 0u) { dg[c] = sdyx; db[c] = sdy; }`),
-  },
+});
+const MULTI = {
+  BnasBatchNormTrain: trainProgram(false, false),
+  BnasBatchNormTrainAffine: trainProgram(true, false),
+  BnasBatchNormTrainRelu: trainProgram(false, true),
+  BnasBatchNormTrainAffineRelu: trainProgram(true, true),
+  BnasBatchNormAffineGrad: affineGradProgram(false),
+  BnasBatchNormAffineReluGrad: affineGradProgram(true),
 } satisfies Record<string, { inputs: string[]; program: (a: Attrs) => MultiProgram }>;
 
 function registerMulti(name: string, k: { inputs: string[]; program: (a: Attrs) => MultiProgram }): void {
@@ -224,9 +236,10 @@ export function sgdWebgpu(w: tf.Tensor[], grads: tf.Tensor[], bufs: tf.Tensor[],
   return { w: outW, bufs: outB };
 }
 
-/** The affine batch norm's gradients [dx as [M, C], dg, db] (one launch). */
-const affineGrads = (dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, at: Attrs) => {
-  const [dx, dg, db] = tf.engine().runKernel('BnasBatchNormAffineGrad', { dy, x, g } as unknown as tf.NamedTensorMap, at as unknown as tf.NamedAttrMap) as tf.Tensor[];
+/** The affine batch norm's gradients [dx as [M, C], dg, db] (one launch; with y, through the fused ReLU whose output it is). */
+const affineGrads = (dy: tf.Tensor, x: tf.Tensor, g: tf.Tensor, at: Attrs, y?: tf.Tensor) => {
+  const [dx, dg, db] = tf.engine().runKernel(y ? 'BnasBatchNormAffineReluGrad' : 'BnasBatchNormAffineGrad', { dy, x, g, ...(y ? { y } : {}) } as unknown as tf.NamedTensorMap,
+    at as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return [tf.reshape(dx, [at.M, at.C]), dg, db];
 };
 
@@ -246,6 +259,22 @@ function registerBatchNormGradients(): void {
     gradFunc: (dys, [x, g], attrs) => {
       // all three in one launch, here rather than in the thunks: each thunk runs in a scope of its own
       const a = attrs as unknown as Attrs, [dx, dg, db] = affineGrads((dys as tf.Tensor[])[0], x, g, a);
+      return { x: () => dx, g: () => dg, b: () => db, ...none(a) };
+    },
+  });
+  // with the ReLU fused in, the output y (saved) masks dy
+  tf.registerGradient({
+    kernelName: 'BnasBatchNormTrainRelu', inputsToSave: ['x'], outputsToSave: [true, false, false],
+    gradFunc: (dys, [x, y], attrs) => {
+      const a = attrs as unknown as Attrs, dy = (dys as tf.Tensor[])[0];
+      const dx = run('BnasBatchNormNormalizeReluGrad', { dy, x, y }, a);
+      return { x: () => dx, ...none(a) };
+    },
+  });
+  tf.registerGradient({
+    kernelName: 'BnasBatchNormTrainAffineRelu', inputsToSave: ['x', 'g'], outputsToSave: [true, false, false],
+    gradFunc: (dys, [x, g, y], attrs) => {
+      const a = attrs as unknown as Attrs, [dx, dg, db] = affineGrads((dys as tf.Tensor[])[0], x, g, a, y);
       return { x: () => dx, g: () => dg, b: () => db, ...none(a) };
     },
   });
@@ -608,7 +637,7 @@ export function reluGradWebgpu(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
  * accounts for their dependence on x.
  */
 export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D | null, b: tf.Tensor1D | null, eps: number,
-  running: { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number } | undefined, stats: boolean) {
+  running: { mean: tf.Tensor1D; variance: tf.Tensor1D; momentum: number } | undefined, stats: boolean, relu = false) {
   const C = x.shape[x.rank - 1], M = x.size / C;
   const at: Attrs = { M, C, eps };
   const x2 = tf.reshape(x, [M, C]);
@@ -618,7 +647,7 @@ export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D | null, b: tf.Tenso
   if (running) {
     // y and the running statistics in one launch (gradients: registerBatchNormGradients)
     const ins = { x: x2, ...(affine ? { g: gg, b: bb } : {}), runMean: running.mean, runVar: running.variance };
-    const [y, rm, rv] = tf.engine().runKernel(affine ? 'BnasBatchNormTrainAffine' : 'BnasBatchNormTrain', ins as unknown as tf.NamedTensorMap,
+    const [y, rm, rv] = tf.engine().runKernel(`BnasBatchNormTrain${affine ? 'Affine' : ''}${relu ? 'Relu' : ''}`, ins as unknown as tf.NamedTensorMap,
       { ...at, momentum: running.momentum, factor: M / Math.max(1, M - 1) } as unknown as tf.NamedAttrMap) as tf.Tensor[];
     Object.assign(out, { y: tf.reshape(y, x.shape), runningMean: rm, runningVar: rv });
   } else if (affine) {
@@ -641,6 +670,7 @@ export function batchNormWebgpu(x: tf.Tensor, g: tf.Tensor1D | null, b: tf.Tenso
     });
     out.y = tf.reshape(f(x2) as tf.Tensor, x.shape);
   }
+  if (relu && !running) out.y = tf.relu(out.y);
   if (stats) {
     out.mean = run('BnasBatchNormMean', { x: x2 }, at) as tf.Tensor1D;
     out.variance = run('BnasBatchNormVariance', { x: x2, mean: out.mean }, at) as tf.Tensor1D;

@@ -4,6 +4,7 @@
 // NHWC tensors; PyTorch semantics (see src/engine/ops.ts).
 import { tf } from '../engine/index.js';
 import * as ops from '../engine/ops.js';
+import { webgpuBatchNormReady } from '../engine/webgpu-kernels.js';
 import type { ParamStore } from './params.js';
 import { averaged, vjp, type HessianTape } from '../hessian/tape.js';
 
@@ -50,6 +51,8 @@ export interface Layer {
   /** trainable scalars of this layer */
   params: number;
   forward(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D;
+  /** this layer followed by a ReLU in one computation, where the engine has one (else null; never with a tape) */
+  forwardRelu?(x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D | null;
 }
 
 export const BN_EPS = 1e-5;
@@ -76,6 +79,14 @@ export function bn(p: ParamStore, name: string, C: number, affine = true): Layer
       const r = ops.batchNorm(x, g, b, BN_EPS, update ? { mean: rm, variance: rv, momentum: BN_MOMENTUM } : undefined, { stats: !!ctx.tape });
       rec(ctx, [x], r.y, ctx.tape?.opts.mode === 'faithful' ? bnRule(ctx, name, x, g, rm, rv, 0) : bnRule(ctx, name, x, g, r.mean!, r.variance!));
       if (update) { rm.assign(r.runningMean!); rv.assign(r.runningVar!); }
+      return r.y as tf.Tensor4D;
+    },
+    // webgpu: a training batch norm and the ReLU after it in the same programs (Sequential uses it)
+    forwardRelu(x, ctx) {
+      if (!ctx.training || ctx.tape || !webgpuBatchNormReady()) return null;
+      const r = ops.batchNorm(x, g, b, BN_EPS, { mean: rm, variance: rv, momentum: BN_MOMENTUM }, { stats: false, relu: true });
+      rm.assign(r.runningMean!);
+      rv.assign(r.runningVar!);
       return r.y as tf.Tensor4D;
     },
   };
@@ -251,6 +262,16 @@ export function sequential(layers: Layer[]): Sequential {
   return {
     layers,
     params: layers.reduce((a, l) => a + l.params, 0),
-    forward: (x, ctx) => layers.reduce((h, l) => l.forward(h, ctx), x),
+    forward: (x, ctx) => runLayers(layers, x, ctx),
   };
+}
+
+/** Layers applied in order; a layer followed by a ReLU runs both in one computation where it offers one (forwardRelu). */
+export function runLayers(layers: Layer[], x: tf.Tensor4D, ctx: Ctx): tf.Tensor4D {
+  let h = x;
+  for (let i = 0; i < layers.length; i++) {
+    const fused = layers[i + 1]?.spec.kind === 'relu' ? layers[i].forwardRelu?.(h, ctx) : null;
+    if (fused) { h = fused; i++; } else h = layers[i].forward(h, ctx);
+  }
+  return h;
 }

@@ -3,7 +3,7 @@
 // SpaceSpec.gate). Switches start at 1 and live in the `switches` parameter group, one [E] origin and
 // one [E, O] child variable per cell, so weights and switches train with separate optimisers.
 import { tf } from '../engine/index.js';
-import { bn, concatChannels, conv, factorizedReduce, relu, reluFwd, sequential, sumNode, type Ctx, type Sequential } from './layers.js';
+import { bn, concatChannels, conv, factorizedReduce, relu, reluFwd, runLayers, sequential, sumNode, type Ctx, type Sequential } from './layers.js';
 import { OPS } from './ops.js';
 import { averaged } from '../hessian/tape.js';
 import { fanOutWebgpu, webgpuMixedEdgesReady, weightedSumWebgpu } from '../engine/webgpu-kernels.js';
@@ -122,7 +122,7 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
       if (ctx.tape || !startsWithRelu(op)) return op.forward(use(inp), ctx);
       let r = relus.get(inp);
       if (!r) relus.set(inp, r = share(reluFwd(use(inp), ctx), nRelu * (space.gate === 'output' ? edgesFrom(inp) : 1)));
-      return op.layers.slice(1).reduce((h, l) => l.forward(h, ctx), use(r));
+      return runLayers(op.layers.slice(1), use(r), ctx);
     };
     const edgesFrom = (t: tf.Tensor) => cell.edges.filter((e) => states[e.source] === t).length;
     /** consumers of state s: its edges' ops (those starting with a ReLU count once: they share it), or their input gates, and the output concat */

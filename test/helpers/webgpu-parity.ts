@@ -137,13 +137,17 @@ async function batchNorms() {
         const bn = batchNorm(x, g as unknown as tf.Tensor1D, b as unknown as tf.Tensor1D, 1e-5, running);
         // with the running statistics and without the batch statistics (webgpu: y and both running
         // statistics in one program, the gradients in one), affine and affine=false
-        const train = (xx: tf.Tensor, affine: boolean) => batchNorm(xx, affine ? g as unknown as tf.Tensor1D : null, affine ? b as unknown as tf.Tensor1D : null, 1e-5, running, { stats: false });
+        const train = (xx: tf.Tensor, affine: boolean, relu = false) => batchNorm(xx, affine ? g as unknown as tf.Tensor1D : null, affine ? b as unknown as tf.Tensor1D : null, 1e-5, running, { stats: false, relu });
         const p = train(x, false);
         const dxPlain = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(train(xx, false).y, r)) as tf.Scalar)(x);
         const fa = (xx: tf.Tensor) => tf.sum(tf.mul(train(xx, true).y, r)) as tf.Scalar;
         const ga = tf.variableGrads(() => fa(x), [g, b]).grads;
+        // and followed by a ReLU (webgpu: in the same programs)
+        const dxRelu = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(train(xx, false, true).y, r)) as tf.Scalar)(x);
+        const far = (xx: tf.Tensor) => tf.sum(tf.mul(train(xx, true, true).y, r)) as tf.Scalar;
+        const gar = tf.variableGrads(() => far(x), [g, b]).grads;
         return [bn.y, bn.mean, bn.variance, bn.runningMean!, bn.runningVar!, tf.grad(f)(x), grads[g.name], grads[b.name], p.y, p.runningMean!, p.runningVar!, dxPlain,
-          train(x, true).y, tf.grad(fa)(x), ga[g.name], ga[b.name]];
+          train(x, true).y, tf.grad(fa)(x), ga[g.name], ga[b.name], train(x, false, true).y, dxRelu, train(x, true, true).y, tf.grad(far)(x), gar[g.name], gar[b.name]];
       });
       const data = await Promise.all(out.map(async (t) => await t.data() as Float32Array));
       tf.dispose([...out, x, r, g, b]);
@@ -156,7 +160,7 @@ async function batchNorms() {
   };
   const errs = [];
   for (const shape of shapes) errs.push(await one(shape));
-  return { space: 'batch norm (y, mean, variance, running statistics, dx, dg, db; in training with running statistics: y, dx, dg, db, affine=false y, running statistics, dx)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
+  return { space: 'batch norm (y, mean, variance, running statistics, dx, dg, db; in training with running statistics, also followed by a ReLU: y, dx, dg, db, affine=false y, running statistics, dx)', lossCpu: 1, lossWebgpu: 1, gradErr: Math.max(...errs), hessianErr: 0, counts: [0] };
 }
 
 /** A mixed edge's weighted sum Σ_o w_o·z_o and its gradients (webgpu: its programs) against the composition on cpu, small and large (dw in partial sums). */
