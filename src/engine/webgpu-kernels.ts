@@ -1,21 +1,20 @@
-// Kernels of our own for the webgpu backend, where every launch has a fixed cost: the ReLU gradient in
-// one launch (tfjs composes it of Step and Multiply), and training-mode batch norm.
+// Kernels of our own for the webgpu backend, where every launch has a fixed cost and tfjs's autodiff
+// of compositions launches many: training-mode batch norm (and the ReLU after it), a mixed edge's
+// gated sum, SGD over several variables, the ReLU gradient, filter gradients that split their sums
+// among a workgroup, dilated depthwise convolutions, the average pool's gradient, and fan-out aliases
+// whose gradients are one sum. Programs with several outputs go through src/engine/webgpu-multi.ts.
 //
-// Batch norm runs in WebGPU programs of its own instead of about thirty element-wise and reduction
-// kernels through autodiff of the composition (plus six for the running statistics). Batch norms made
-// up more than half of the kernel launches of a supernet step on the webgpu backend.
-//
-// A program has one output, so launches are counted per output. On x viewed as [M, C] (all axes but
-// the last flattened), one workgroup per channel computes the channel's mean and biased variance
-// itself (two passes, exact) and then writes its rows; the statistics are never a tensor unless asked for:
-//   forward   y = x̂·g + b with x̂ = (x − mean)·rsqrt(var + eps)                          1 launch
-//             each running statistic r ← (1 − m)·r + m·f·batch (f = M/(M−1) for the variance)   1 each
-//   backward  dx = g·rstd/M·(M·dy − Σdy − x̂·Σdy·x̂)                                        1 launch
-//             and when affine, dg = Σ dy·x̂ and db = Σ dy                                      1 each
-//   stats     mean [C] and variance [C], only for the Hessian tape's rule                     1 each
-// The programs follow @tensorflow/tfjs-backend-webgpu's program interface (WebGPUBackend.runWebGPUProgram):
-// the backend generates the bindings (`result`, one array per variable name, `uniforms`) and the entry
-// point that calls `main(index)`.
+// Batch norm: on x viewed as [M, C] (all axes but the last flattened), one workgroup per channel
+// computes the channel's mean and biased variance itself (two passes, exact) and then writes its rows;
+// the statistics are never a tensor unless asked for:
+//   forward   y = x̂·g + b with x̂ = (x − mean)·rsqrt(var + eps) [then max(y, 0)], and with running
+//             statistics r ← (1 − m)·r + m·f·batch (f = M/(M−1) for the variance)          1 launch
+//   backward  dx = g·rstd/M·(M·dy − Σdy − x̂·Σdy·x̂) (dy masked by y > 0 after a ReLU), and when
+//             affine dg = Σ dy·x̂ and db = Σ dy                                              1 launch
+//   stats     mean [C] and variance [C], only for the Hessian tape's rule                  1 each
+// The single-output programs follow @tensorflow/tfjs-backend-webgpu's program interface
+// (WebGPUBackend.runWebGPUProgram): the backend generates the bindings (`result`, one array per
+// variable name, `uniforms`) and the entry point that calls `main(index)`.
 import * as tf from '@tensorflow/tfjs-core';
 import { runMulti, type MultiProgram } from './webgpu-multi.js';
 
