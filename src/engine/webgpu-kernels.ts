@@ -374,12 +374,15 @@ function filterGradProgram(depthwise: boolean, filterShape: number[], positions:
 // has no gradient for a dilated depthwise convolution). With the filter gradient above, it lets a
 // dilated depthwise convolution run as one kernel each way (depthwiseDilatedWebgpu) instead of
 // space-to-batch, convolution and batch-to-space.
-const DW_INPUT_UNIFORMS = 'H : i32, W : i32, Ho : i32, Wo : i32, Cx : i32, mul : i32, kH : i32, kW : i32, sH : i32, sW : i32, pT : i32, pL : i32, dH : i32, dW : i32,';
-function depthwiseGradInputProgram(xShape: number[]): Program {
+/**
+ * A gradient with one invocation per element (n, xR, xC, c) of an NHWC input of shape xShape, whose
+ * `body` adds to `acc` (uniforms: at least H, W, Cx; `u` stands for them).
+ */
+function perInputElement(key: string, variableNames: string[], xShape: number[], uniforms: string, body: string): Program {
   const size = xShape.reduce((a, b) => a * b, 1);
   return {
-    variableNames: ['dy', 'w'], outputShape: xShape, shaderKey: 'bnas_dw_gradinput', dispatchLayout: { x: xShape.map((_, i) => i) },
-    dispatch: [Math.ceil(size / WG), 1, 1], workgroupSize: [WG, 1, 1], uniforms: DW_INPUT_UNIFORMS, size: true,
+    variableNames, outputShape: xShape, shaderKey: key, dispatchLayout: { x: xShape.map((_, i) => i) },
+    dispatch: [Math.ceil(size / WG), 1, 1], workgroupSize: [WG, 1, 1], uniforms, size: true,
     getUserCode: () => `
   fn main(index : i32) {
     if (index < uniforms.size) {
@@ -390,6 +393,15 @@ function depthwiseGradInputProgram(xShape: number[]): Program {
       let xR = (t / u.W) % u.H;
       let n = (t / u.W) / u.H;
       var acc = 0.0;
+      ${body}
+      setOutputAtIndex(index, acc);
+    }
+  }`,
+  };
+}
+
+const DW_INPUT_UNIFORMS = 'H : i32, W : i32, Ho : i32, Wo : i32, Cx : i32, mul : i32, kH : i32, kW : i32, sH : i32, sW : i32, pT : i32, pL : i32, dH : i32, dW : i32,';
+const depthwiseGradInputProgram = (xShape: number[]) => perInputElement('bnas_dw_gradinput', ['dy', 'w'], xShape, DW_INPUT_UNIFORMS, `
       for (var kr = 0; kr < u.kH; kr = kr + 1) {
         let r = xR + u.pT - kr * u.dH;
         if (r < 0 || r % u.sH != 0 || r / u.sH >= u.Ho) { continue; }
@@ -399,12 +411,7 @@ function depthwiseGradInputProgram(xShape: number[]): Program {
           let base = ((n * u.Ho + r / u.sH) * u.Wo + q / u.sW) * u.Cx * u.mul + c * u.mul;
           for (var m = 0; m < u.mul; m = m + 1) { acc = acc + dy[base + m] * w[((kr * u.kW + kc) * u.Cx + c) * u.mul + m]; }
         }
-      }
-      setOutputAtIndex(index, acc);
-    }
-  }`,
-  };
-}
+      }`);
 
 /** Registers BnasDepthwiseGradInput (attrs: the input shape, filter shape, strides, pad, dilations as for tfjs's conv kernels). */
 function registerDepthwiseGradInput(): void {
@@ -454,21 +461,7 @@ export const webgpuConvReady = () => webgpuKernelsReady() && filterGradsOn;
 // The average pool's gradient with the forward's divisor, the count of real inputs in each window
 // (count_include_pad=False, TensorFlow's 'SAME'): one invocation per input element.
 const AVG_GRAD_UNIFORMS = 'H : i32, W : i32, Ho : i32, Wo : i32, Cx : i32, fH : i32, fW : i32, sH : i32, sW : i32, pT : i32, pL : i32,';
-function avgPoolGradProgram(xShape: number[]): Program {
-  const size = xShape.reduce((a, b) => a * b, 1);
-  return {
-    variableNames: ['dy'], outputShape: xShape, shaderKey: 'bnas_avgpool_grad', dispatchLayout: { x: xShape.map((_, i) => i) },
-    dispatch: [Math.ceil(size / WG), 1, 1], workgroupSize: [WG, 1, 1], uniforms: AVG_GRAD_UNIFORMS, size: true,
-    getUserCode: () => `
-  fn main(index : i32) {
-    if (index < uniforms.size) {
-      let u = uniforms;
-      let c = index % u.Cx;
-      let t = index / u.Cx;
-      let xC = t % u.W;
-      let xR = (t / u.W) % u.H;
-      let n = (t / u.W) / u.H;
-      var acc = 0.0;
+const avgPoolGradProgram = (xShape: number[]) => perInputElement('bnas_avgpool_grad', ['dy'], xShape, AVG_GRAD_UNIFORMS, `
       for (var kr = 0; kr < u.fH; kr = kr + 1) {
         let r = xR + u.pT - kr;
         if (r < 0 || r % u.sH != 0 || r / u.sH >= u.Ho) { continue; }
@@ -481,12 +474,7 @@ function avgPoolGradProgram(xShape: number[]): Program {
           let cols = min(u.W, left + u.fW) - max(0, left);
           acc = acc + dy[((n * u.Ho + r / u.sH) * u.Wo + q / u.sW) * u.Cx + c] / f32(rows * cols);
         }
-      }
-      setOutputAtIndex(index, acc);
-    }
-  }`,
-  };
-}
+      }`);
 
 /** dx of tf.avgPool(x, filterSize, strides, pad) whose windows divide by their count of real inputs (webgpu, one launch). */
 export function avgPoolGradWebgpu(dy: tf.Tensor4D, xShape: [number, number, number, number], filterSize: [number, number], strides: [number, number], pad: unknown, dimRoundingMode?: unknown): tf.Tensor4D {
