@@ -149,24 +149,28 @@ const channelMulti = (key: string, outputs: Array<[string, number]>, inputs: str
 /** r ← (1 − m)·r + m·f·stat */
 const RUNNING = (r: string, stat: string, f: string) => `(1.0 - uniforms.momentum) * ${r}[c] + uniforms.momentum * ${f}${stat}`;
 /** training-mode batch norm with its running statistics (and a ReLU after it): y and both statistics in one launch */
-const trainProgram = (affine: boolean, relu: boolean) => ({
-  inputs: ['x', ...(affine ? ['g', 'b'] : []), 'runMean', 'runVar'],
-  program: (a: Attrs) => {
-    const v = `(x[i] - mean) * rstd${affine ? ' * g[c] + b[c]' : ''}`;
-    return channelMulti(`bn_train${affine ? '_affine' : ''}${relu ? '_relu' : ''}`, [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]],
-      ['x', ...(affine ? ['g', 'b'] : []), 'runMean', 'runVar'], a.M, a.C, () => `${MOMENTS}
+const trainProgram = (affine: boolean, relu: boolean) => {
+  const inputs = ['x', ...(affine ? ['g', 'b'] : []), 'runMean', 'runVar'];
+  const v = `(x[i] - mean) * rstd${affine ? ' * g[c] + b[c]' : ''}`;
+  return {
+    inputs,
+    program: (a: Attrs) => channelMulti(`bn_train${affine ? '_affine' : ''}${relu ? '_relu' : ''}`, [['y', a.M * a.C], ['rm', a.C], ['rv', a.C]], inputs, a.M, a.C,
+      () => `${MOMENTS}
     ${ROWS(`y[i] = ${relu ? `max(${v}, 0.0)` : v};`)}
-    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`);
-  },
-});
+    if (localId.x == 0u) { rm[c] = ${RUNNING('runMean', 'mean', '')}; rv[c] = ${RUNNING('runVar', 'variance', 'uniforms.factor * ')}; }`),
+  };
+};
 /** the affine batch norm's gradients dx, dg, db in one launch (through a fused ReLU: y its output) */
-const affineGradProgram = (relu: boolean) => ({
-  inputs: ['dy', 'x', 'g', ...(relu ? ['y'] : [])],
-  program: (a: Attrs) => channelMulti(`bn_affine_grad${relu ? '_relu' : ''}`, [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], ['dy', 'x', 'g', ...(relu ? ['y'] : [])], a.M, a.C,
-    () => `${MOMENTS} ${DY_SUMS(relu)}
+const affineGradProgram = (relu: boolean) => {
+  const inputs = ['dy', 'x', 'g', ...(relu ? ['y'] : [])];
+  return {
+    inputs,
+    program: (a: Attrs) => channelMulti(`bn_affine_grad${relu ? '_relu' : ''}`, [['dx', a.M * a.C], ['dg', a.C], ['db', a.C]], inputs, a.M, a.C,
+      () => `${MOMENTS} ${DY_SUMS(relu)}
     ${ROWS(`dx[i] = g[c] * ${DX(relu)};`)}
     if (localId.x == 0u) { dg[c] = sdyx; db[c] = sdy; }`),
-});
+  };
+};
 const MULTI = {
   BnasBatchNormTrain: trainProgram(false, false),
   BnasBatchNormTrainAffine: trainProgram(true, false),
@@ -210,8 +214,7 @@ const sgdProgram = (n: number, sizes: number[]): MultiProgram => {
 /** How many variables one SGD launch can update on this device (0: the webgpu programs are not in use). */
 export function webgpuSgdWidth(): number {
   if (!webgpuKernelsReady() || !fusedSgd) return 0;
-  const limits = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
-  return Math.max(0, Math.min(16, Math.floor((limits.maxStorageBuffersPerShaderStage - 1) / 5)));
+  return Math.max(0, Math.min(16, Math.floor((storageBufferLimit() - 1) / 5)));
 }
 
 /**
@@ -280,8 +283,8 @@ function registerBatchNormGradients(): void {
 }
 
 // A mixed edge's weighted sum y = Σ_o w[o]·z_o of k same-shape tensors, flattened to [M], in one launch,
-// and its gradients: dz_o = w[o]·dy (one launch each, only for the z_o the backward pass asks for) and
-// dw[o] = Σ dy·z_o (one launch for all o: P workgroups per o each sum a contiguous chunk, and when
+// and its gradients: every dz_o = w[o]·dy in one launch (gradZ), and, when the weights train,
+// dw[o] = Σ dy·z_o in one launch for all o (P workgroups per o each sum a contiguous chunk; when
 // P > 1 a second launch adds the P partial sums).
 const zNames = (k: number) => [...Array(k).keys()].map((o) => `z${o}`);
 /** values per partial sum of dw */
@@ -423,7 +426,7 @@ function registerDepthwiseGradInput(): void {
       const ci = tf.backend_util.computeConv2DInfo(a.inShape, w.shape as [number, number, number, number], a.strides, a.dilations, a.pad, undefined, true);
       const ints = [ci.inHeight, ci.inWidth, ci.outHeight, ci.outWidth, ci.inChannels, ci.outChannels / ci.inChannels, ci.filterHeight, ci.filterWidth,
         ci.strideHeight, ci.strideWidth, ci.padInfo.top, ci.padInfo.left, ci.dilationHeight, ci.dilationWidth];
-      return (backend as Backend).runWebGPUProgram(depthwiseGradInputProgram(a.inShape), [dy, w], 'float32', ints.map((v) => ({ type: 'int32', data: [v] })));
+      return (backend as Backend).runWebGPUProgram(depthwiseGradInputProgram(a.inShape), [dy, w], 'float32', intUniforms(ints));
     },
   });
 }
@@ -484,6 +487,9 @@ export function avgPoolGradWebgpu(dy: tf.Tensor4D, xShape: [number, number, numb
   return tf.engine().runKernel('BnasAvgPoolGrad', { dy } as unknown as tf.NamedTensorMap, { xShape, ints } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
+/** i32 uniforms, in the order of a program's uniform declaration */
+const intUniforms = (ints: number[]) => ints.map((v) => ({ type: 'int32', data: [v] }));
+
 type KernelFunc = (a: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }) => tf.TensorInfo | tf.TensorInfo[];
 /** Replaces the webgpu backend's filter-gradient kernels by filterGradProgram (the stock ones stay for NCHW). */
 function registerFilterGrads(): void {
@@ -504,7 +510,7 @@ function registerFilterGrads(): void {
         const [, , A, B] = at.filterShape;
         const ints = [N, ci.inHeight, ci.inWidth, ci.outHeight, ci.outWidth, ci.inChannels, ci.outChannels, ci.strideHeight, ci.strideWidth,
           ci.padInfo.top, ci.padInfo.left, ci.dilationHeight, ci.dilationWidth, ci.filterWidth, A, B, at.filterShape.reduce((p, q) => p * q, 1)];
-        return (args.backend as Backend).runWebGPUProgram(filterGradProgram(depthwise, at.filterShape, N * ci.outWidth), [x, dy], 'float32', ints.map((v) => ({ type: 'int32', data: [v] })));
+        return (args.backend as Backend).runWebGPUProgram(filterGradProgram(depthwise, at.filterShape, N * ci.outWidth), [x, dy], 'float32', intUniforms(ints));
       },
     });
   }
@@ -539,13 +545,15 @@ export function registerWebgpuKernels(): void {
     kernelName: 'BnasAvgPoolGrad', backendName: 'webgpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const a = attrs as unknown as { xShape: number[]; ints: number[] };
-      return (backend as Backend).runWebGPUProgram(avgPoolGradProgram(a.xShape), [(inputs as { dy: tf.TensorInfo }).dy], 'float32', a.ints.map((v) => ({ type: 'int32', data: [v] })));
+      return (backend as Backend).runWebGPUProgram(avgPoolGradProgram(a.xShape), [(inputs as { dy: tf.TensorInfo }).dy], 'float32', intUniforms(a.ints));
     },
   });
   registered = true;
 }
 
 export const webgpuKernelsReady = () => registered && tf.getBackend() === 'webgpu';
+/** storage buffers one program may bind on the webgpu backend's device */
+const storageBufferLimit = () => (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits.maxStorageBuffersPerShaderStage;
 export const webgpuBatchNormReady = () => fusedBatchNorm && webgpuKernelsReady();
 
 /**
@@ -554,8 +562,7 @@ export const webgpuBatchNormReady = () => fusedBatchNorm && webgpuKernelsReady()
  */
 export function webgpuMixedEdgesReady(k: number): boolean {
   if (!fusedMixedEdges || !webgpuKernelsReady()) return false;
-  const limits = (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits;
-  return k + 2 <= limits.maxStorageBuffersPerShaderStage;
+  return k + 2 <= storageBufferLimit();
 }
 
 /** Σ_o w[o]·zs[o] (zs of one shape, w [k]) in one launch, differentiable in both (see WEIGHTED). */

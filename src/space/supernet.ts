@@ -112,22 +112,23 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
     // convolutions of every edge that leaves a state): exact, and a quarter of the ReLU kernels.
     const relus = new Map<tf.Tensor, tf.Tensor4D>();
     const startsWithRelu = (op: Sequential) => op.layers[0]?.spec.kind === 'relu';
-    const nRelu = space.ops.length ? cell.edges[0].ops.filter(startsWithRelu).length : 0, nPlain = space.ops.length - nRelu;
+    const nRelu = cell.edges[0]?.ops.filter(startsWithRelu).length ?? 0, nPlain = space.ops.length - nRelu;
     // On the fused path, a tensor with k consumers hands each its own alias (fanOutWebgpu), so that its
     // gradient is one sum instead of k − 1 adds; `use` takes the next alias (the tensor itself when none is left).
     const aliases = new Map<tf.Tensor, tf.Tensor4D[]>();
     const share = (t: tf.Tensor4D, k: number) => { if (fused && k > 1) aliases.set(t, fanOutWebgpu(t, k)); return t; };
     const use = (t: tf.Tensor4D) => aliases.get(t)?.pop() ?? t;
-    const runOp = (op: Sequential, inp: tf.Tensor4D) => {
+    const edgesFrom = (s: number) => cell.edges.filter((e) => e.source === s).length;
+    /** op on inp, an edge's input read by `edges` edges (1 with the input gate: each edge gates its own) */
+    const runOp = (op: Sequential, inp: tf.Tensor4D, edges: number) => {
       if (ctx.tape || !startsWithRelu(op)) return op.forward(use(inp), ctx);
       let r = relus.get(inp);
-      if (!r) relus.set(inp, r = share(reluFwd(use(inp), ctx), nRelu * (space.gate === 'output' ? edgesFrom(inp) : 1)));
+      if (!r) relus.set(inp, r = share(reluFwd(use(inp), ctx), nRelu * edges));
       return runLayers(op.layers.slice(1), use(r), ctx);
     };
-    const edgesFrom = (t: tf.Tensor) => cell.edges.filter((e) => states[e.source] === t).length;
     /** consumers of state s: its edges' ops (those starting with a ReLU count once: they share it), or their input gates, and the output concat */
     const shareState = (s: number) => {
-      const E = cell.edges.filter((e) => e.source === s).length, out = concat.includes(s - 2) ? 1 : 0;
+      const E = edgesFrom(s), out = concat.includes(s - 2) ? 1 : 0;
       share(states[s], (space.gate === 'output' ? E * nPlain + (nRelu && E ? 1 : 0) : E) + out);
     };
     shareState(0);
@@ -139,10 +140,10 @@ export function buildSupernet(space: SpaceSpec, opts: SupernetOptions = {}): Sup
         const x = states[e.source];
         if (fused) {
           const inp = space.gate === 'output' ? x : share(tf.mul(use(x), so[ei]) as tf.Tensor4D, nPlain + (nRelu ? 1 : 0));
-          terms.push(weightedSumWebgpu(e.ops.map((op) => runOp(op, inp)), rows[ei]));
+          terms.push(weightedSumWebgpu(e.ops.map((op) => runOp(op, inp, space.gate === 'output' ? edgesFrom(e.source) : 1)), rows[ei]));
           return;
         }
-        const child = (inp: tf.Tensor4D) => sumNode(e.ops.map((op, oi) => gate(ctx, `${key}.child.${ei}.${oi}`, runOp(op, inp), sc[ei][oi])), ctx);
+        const child = (inp: tf.Tensor4D) => sumNode(e.ops.map((op, oi) => gate(ctx, `${key}.child.${ei}.${oi}`, runOp(op, inp, 1), sc[ei][oi])), ctx);
         if (space.gate === 'output') terms.push(gate(ctx, `${key}.origin.${ei}`, child(x), so[ei]));
         else terms.push(child(gate(ctx, `${key}.origin.${ei}`, x, so[ei])));
       });

@@ -24,6 +24,14 @@ function relErrs(a: Float32Array[], b: Float32Array[]): number {
   return Math.max(...a.map((v, i) => v.reduce((m, q, j) => Math.max(m, Math.abs(q - b[i][j])), 0) / Math.max(max(v), 1e-2 * top)));
 }
 
+/** `pass` on the cpu backend, then on webgpu: the largest difference of their tensors over each one's scale. */
+async function onBoth(pass: () => Promise<Float32Array[]>): Promise<number> {
+  await tf.setBackend('cpu');
+  const a = await pass();
+  await tf.setBackend('webgpu');
+  return relErrs(a, await pass());
+}
+
 async function compare(space: SpaceSpec) {
   await tf.setBackend('cpu');   // built on cpu: data moves cpu → webgpu, never back (that would need a synchronous read)
   const net = buildSupernet(space, { inChannels: 1, seed: 5 });
@@ -153,10 +161,7 @@ async function batchNorms() {
       tf.dispose([...out, x, r, g, b]);
       return data;
     };
-    await tf.setBackend('cpu');
-    const a = await pass();
-    await tf.setBackend('webgpu');
-    return relErrs(a, await pass());
+    return onBoth(pass);
   };
   const errs = [];
   for (const shape of shapes) errs.push(await one(shape));
@@ -182,10 +187,7 @@ async function weightedSums() {
       tf.dispose([...out, ...zs, w, r]);
       return data;
     };
-    await tf.setBackend('cpu');
-    const a = await pass();
-    await tf.setBackend('webgpu');
-    return relErrs(a, await pass());
+    return onBoth(pass);
   };
   // 327,680 elements: the dz program's invocations go round twice, dw in 20 partial sums
   const errs = [await one(7, [4, 8, 8, 4]), await one(3, [2, 64, 64, 4]), await one(2, [2, 128, 128, 10])];
@@ -215,10 +217,7 @@ async function filterGrads() {
       tf.dispose([x, w, r, g]);
       return [data];
     };
-    await tf.setBackend('cpu');
-    const a = await pass();
-    await tf.setBackend('webgpu');
-    return relErrs(a, await pass());
+    return onBoth(pass);
   };
   const errs = [];
   for (const c of cases) errs.push(await one(c));
@@ -254,10 +253,7 @@ async function stridedOps() {
       tf.dispose([x, w, y, r, ...grads]);
       return data;
     };
-    await tf.setBackend('cpu');
-    const a = await pass();
-    await tf.setBackend('webgpu');
-    return relErrs(a, await pass());
+    return onBoth(pass);
   };
   const errs: string[] = [];
   let worst = 0;
